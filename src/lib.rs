@@ -1,0 +1,13 @@
+//! # tower-llm-stream
+//!
+//! Composable [tower] layers that turn any LLM provider's streaming response into one
+//! standard, well-formed server-sent event stream.
+//!
+//! - [`sse`]: the wire format. A WHATWG-exact, zero-copy incremental decoder and an encoder.
+//!
+//! [tower]: https://docs.rs/tower
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod sse;

@@ -1,0 +1,202 @@
+//! What the decoder yields: [`Block`]s, some of which carry a dispatched [`Event`].
+
+use bytes::{BufMut, Bytes, BytesMut};
+use std::fmt;
+
+/// One dispatched server-sent event, as the WHATWG "event stream interpretation" defines it.
+///
+/// Every text field is valid UTF-8 (invalid upstream bytes were replaced by U+FFFD). Fields are
+/// slices of the input `Bytes` where possible, so cloning an `Event` never copies its payload.
+///
+/// ```
+/// use tower_llm_stream::sse::Event;
+///
+/// let event = Event::new("hello").with_event_type("greeting").with_id("7");
+/// assert_eq!(event.data(), "hello");
+/// assert_eq!(event.event_type(), Some("greeting"));
+/// assert_eq!(event.id(), Some("7"));
+/// assert_eq!(event.retry(), None);
+/// ```
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Event {
+    pub(crate) event_type: Option<Bytes>,
+    pub(crate) data: Bytes,
+    pub(crate) id: Option<Bytes>,
+    pub(crate) retry: Option<u64>,
+}
+
+impl Event {
+    /// An untyped event (`message`) carrying `data`.
+    pub fn new(data: impl Into<String>) -> Self {
+        Event {
+            data: Bytes::from(data.into()),
+            ..Event::default()
+        }
+    }
+
+    /// Sets the event type (the `event:` field).
+    pub fn with_event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(Bytes::from(event_type.into()));
+        self
+    }
+
+    /// Sets the last event id in force for this event (the `id:` field).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(Bytes::from(id.into()));
+        self
+    }
+
+    /// Sets the reconnection time in milliseconds (the `retry:` field).
+    pub fn with_retry(mut self, retry: u64) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// The event type given by an `event:` field, `None` when the block had none.
+    ///
+    /// `Some("")` means an empty `event:` field was given; both mean `message` to a browser.
+    pub fn event_type(&self) -> Option<&str> {
+        self.event_type.as_deref().map(as_str)
+    }
+
+    /// The event's data: the `data:` lines joined with `\n`.
+    pub fn data(&self) -> &str {
+        as_str(&self.data)
+    }
+
+    /// The event's data as the underlying `Bytes` (valid UTF-8), for zero-copy use.
+    pub fn data_bytes(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Consumes the event and returns its data.
+    pub fn into_data(self) -> Bytes {
+        self.data
+    }
+
+    /// The last event id in force when this event was dispatched (ids persist across events).
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref().map(as_str)
+    }
+
+    /// The last valid `retry:` value in this event's own block, in milliseconds.
+    ///
+    /// Values beyond `u64::MAX` saturate.
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("event_type", &self.event_type())
+            .field("data", &self.data())
+            .field("id", &self.id())
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Text fields are validated (or lossily converted) when they are built, so this never loses
+/// anything; it exists because `unsafe` is denied in this crate.
+fn as_str(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or("\u{FFFD}")
+}
+
+/// One block of an event stream: the bytes up to and including the blank line that ends it.
+///
+/// A block that holds `data:` lines dispatches an [`Event`]; blocks without data (comments,
+/// keep-alives, id-only or retry-only blocks) are yielded too, so a proxy can pass them through
+/// byte for byte.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tower_llm_stream::sse::Decoder;
+///
+/// let mut decoder = Decoder::new();
+/// decoder.push(Bytes::from_static(b": keep-alive\n\ndata: hi\r\n\r\n"));
+/// let comment = decoder.next_block().unwrap().unwrap();
+/// assert!(comment.event().is_none());
+/// assert_eq!(&comment.raw()[..], b": keep-alive\n\n");
+/// assert!(comment.is_canonical());
+///
+/// let event = decoder.next_block().unwrap().unwrap();
+/// assert_eq!(event.event().unwrap().data(), "hi");
+/// assert!(!event.is_canonical()); // CRLF line endings
+/// assert_eq!(&event.canonical()[..], b"data: hi\n\n");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Block {
+    pub(crate) raw: Bytes,
+    pub(crate) has_cr: bool,
+    pub(crate) valid_utf8: bool,
+    pub(crate) terminated: bool,
+    pub(crate) event: Option<Event>,
+}
+
+impl Block {
+    /// The exact bytes of the block as they arrived (a leading BOM excluded), including the
+    /// line terminators and the blank line that ended it.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The event this block dispatched, if it had any `data:` line.
+    pub fn event(&self) -> Option<&Event> {
+        self.event.as_ref()
+    }
+
+    /// Consumes the block and returns its event, if any.
+    pub fn into_event(self) -> Option<Event> {
+        self.event
+    }
+
+    /// `false` only for the block [`Decoder::finish`](super::Decoder::finish) returns: the
+    /// stream ended before its blank line, so a conforming client drops it.
+    pub fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// Whether [`raw`](Self::raw) is already canonical: LF line endings only, valid UTF-8, and
+    /// terminated by a blank line.
+    pub fn is_canonical(&self) -> bool {
+        !self.has_cr && self.valid_utf8 && self.terminated
+    }
+
+    /// The block with LF line endings, valid UTF-8 and a closing blank line.
+    ///
+    /// Returns [`raw`](Self::raw) itself (no copy) when it already is canonical.
+    pub fn canonical(&self) -> Bytes {
+        if self.is_canonical() {
+            return self.raw.clone();
+        }
+        let text = String::from_utf8_lossy(&self.raw);
+        let mut out = BytesMut::with_capacity(text.len() + 2);
+        let mut rest = text.as_bytes();
+        while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
+            out.put_slice(&rest[..i]);
+            out.put_u8(b'\n');
+            let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
+            rest = &rest[i + if crlf { 2 } else { 1 }..];
+        }
+        out.put_slice(rest);
+        if !self.terminated {
+            if !rest.is_empty() {
+                out.put_u8(b'\n');
+            }
+            out.put_u8(b'\n');
+        }
+        out.freeze()
+    }
+}
+
+impl fmt::Debug for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Block")
+            .field("raw", &self.raw)
+            .field("terminated", &self.terminated)
+            .field("event", &self.event)
+            .finish()
+    }
+}
