@@ -118,6 +118,9 @@ pub struct Decoder {
     scan: usize,
     /// The start of the current block, carried over from earlier chunks.
     held: BytesMut,
+    /// Length of the last block that straddled chunks: the capacity to reserve for the next,
+    /// so a run of large events is copied once instead of through repeated doubling.
+    held_hint: usize,
     block: PendingBlock,
     last_event_id: Option<Bytes>,
     /// The previous chunk ended in CR: an LF first in the next chunk belongs to it.
@@ -155,7 +158,8 @@ impl Decoder {
     }
 
     /// A decoder whose blocks may hold at most `max_event_size` bytes (line terminators and
-    /// comments included); a larger block is reported as [`DecodeError::EventTooLarge`].
+    /// comments included, the closing blank line not); a larger block is reported as
+    /// [`DecodeError::EventTooLarge`].
     ///
     /// ```
     /// use bytes::Bytes;
@@ -174,6 +178,7 @@ impl Decoder {
             pos: 0,
             scan: 0,
             held: BytesMut::new(),
+            held_hint: 0,
             block: PendingBlock::default(),
             last_event_id: None,
             skip_lf: false,
@@ -201,6 +206,12 @@ impl Decoder {
     /// linear-scan guarantee (about one per input byte, for any chunking).
     pub fn bytes_scanned(&self) -> u64 {
         self.bytes_scanned
+    }
+
+    /// How many bytes of an unfinished block are held, copied out of earlier chunks. Never more
+    /// than [`max_event_size`](Self::max_event_size).
+    pub fn held_bytes(&self) -> usize {
+        self.held.len()
     }
 
     /// Whether a block is partly read (bytes of it are held waiting for more input).
@@ -344,7 +355,10 @@ impl Decoder {
         let line_end = self.offset(term);
         let block_end = self.offset(end);
         let blank = line_end == self.block.line_start;
-        if block_end > self.max_event_size {
+        // The closing blank line's terminator is not counted: it is one byte or two (CRLF)
+        // depending on where chunks split, and the verdict must not depend on that.
+        let size = if blank { line_end } else { block_end };
+        if size > self.max_event_size {
             self.block = PendingBlock::default();
             self.held.clear();
             self.pos = end;
@@ -363,6 +377,7 @@ impl Decoder {
         }
         if blank {
             let raw = if buffered {
+                self.held_hint = self.held.len();
                 self.held.split().freeze()
             } else {
                 let raw = self.input.slice(self.pos..end);
@@ -408,6 +423,9 @@ impl Decoder {
                 });
                 self.pending_error = true;
             } else {
+                if self.held.is_empty() {
+                    self.held.reserve(rest.max(self.held_hint));
+                }
                 self.held.put_slice(&self.input[self.pos..]);
             }
         }

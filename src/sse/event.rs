@@ -138,6 +138,11 @@ pub struct Block {
 impl Block {
     /// The exact bytes of the block as they arrived (a leading BOM excluded), including the
     /// line terminators and the blank line that ended it.
+    ///
+    /// One exception keeps latency at zero: a block ended by a CR that is the last byte of a
+    /// chunk is dispatched at once, and the LF that may follow in the next chunk (the rest of
+    /// a CRLF) is dropped. Such a block is never [canonical](Self::is_canonical), and its
+    /// [`canonical`](Self::canonical) form is the same either way.
     pub fn raw(&self) -> &Bytes {
         &self.raw
     }

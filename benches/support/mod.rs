@@ -1,0 +1,59 @@
+//! Workloads shared by the benchmarks.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+
+/// A realistic OpenAI chat completion stream: `events` content chunks of about 185 bytes each,
+/// a finish chunk, a usage chunk and `[DONE]`, as `gpt-4o-mini` sends them.
+pub fn openai_chat_stream(events: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(events * 190);
+    for i in 0..events {
+        let word = [
+            "Hello", " there", ",", " how", " can", " I", " help", " today", "?",
+        ][i % 9];
+        out.extend_from_slice(
+            format!(
+                "data: {{\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_06737a9306\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+            )
+            .as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_06737a9306\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n");
+    out.extend_from_slice(b"data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_06737a9306\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":9,\"total_tokens\":18}}\n\n");
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    out
+}
+
+/// `count` events of `size` bytes of JSON-ish data each (Responses API terminal events).
+pub fn large_event_stream(count: usize, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(count * (size + 40));
+    for _ in 0..count {
+        out.extend_from_slice(
+            b"event: response.completed\ndata: {\"type\":\"response.completed\",\"text\":\"",
+        );
+        out.resize(out.len() + size, b'a');
+        out.extend_from_slice(b"\"}\n\n");
+    }
+    out
+}
+
+/// One chunk per event, as a provider flushing every token sends them.
+pub fn per_event_chunks(stream: &[u8]) -> Vec<Bytes> {
+    let stream = Bytes::copy_from_slice(stream);
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(&stream, b"\n\n") {
+        chunks.push(stream.slice(start..at + 2));
+        start = at + 2;
+    }
+    chunks
+}
+
+/// Fixed-size chunks (network segments that cut events anywhere).
+pub fn sized_chunks(stream: &[u8], size: usize) -> Vec<Bytes> {
+    let stream = Bytes::copy_from_slice(stream);
+    (0..stream.len())
+        .step_by(size)
+        .map(|at| stream.slice(at..(at + size).min(stream.len())))
+        .collect()
+}
