@@ -10,4 +10,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod body_util;
+pub mod dialect;
+pub mod error;
+pub mod error_event;
+pub mod reframe;
 pub mod sse;
+pub mod timeout;
+
+pub use error::{BoxError, StreamError};

@@ -125,7 +125,7 @@ fn cuts() -> impl Strategy<Value = Vec<usize>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::cases(4000), ..ProptestConfig::default() })]
 
     #[test]
     fn any_chunking_gives_the_same_output(input in sse_bytes(), cuts in cuts(), max in prop_oneof![Just(usize::MAX), 4usize..64]) {
@@ -241,6 +241,6 @@ fn memory_stays_bounded_without_blank_lines() {
     let line = Bytes::from(format!("data: {}\n", "y".repeat(1000)));
     let chunks = std::iter::repeat_n(line, 64 * 1024);
     let (_, held, blocks) = scan_and_hold(1 << 20, chunks);
-    assert!(held <= 1 << 20, "held {held}");
+    assert!(held <= (1 << 20) + 1, "held {held}");
     assert_eq!(blocks, 0);
 }

@@ -158,7 +158,8 @@ impl Decoder {
     }
 
     /// A decoder whose blocks may hold at most `max_event_size` bytes (line terminators and
-    /// comments included, the closing blank line not); a larger block is reported as
+    /// comments included, the closing blank line not, the terminator of the line that crosses
+    /// the limit as one byte); a larger block is reported as
     /// [`DecodeError::EventTooLarge`].
     ///
     /// ```
@@ -209,7 +210,7 @@ impl Decoder {
     }
 
     /// How many bytes of an unfinished block are held, copied out of earlier chunks. Never more
-    /// than [`max_event_size`](Self::max_event_size).
+    /// than [`max_event_size`](Self::max_event_size) + 1 (the LF of a CRLF).
     pub fn held_bytes(&self) -> usize {
         self.held.len()
     }
@@ -355,9 +356,9 @@ impl Decoder {
         let line_end = self.offset(term);
         let block_end = self.offset(end);
         let blank = line_end == self.block.line_start;
-        // The closing blank line's terminator is not counted: it is one byte or two (CRLF)
-        // depending on where chunks split, and the verdict must not depend on that.
-        let size = if blank { line_end } else { block_end };
+        // This line's terminator counts as one byte, the closing blank line's not at all: a
+        // CRLF split between chunks must not change the verdict.
+        let size = if blank { line_end } else { line_end + 1 };
         if size > self.max_event_size {
             self.block = PendingBlock::default();
             self.held.clear();
@@ -412,7 +413,10 @@ impl Decoder {
             discarding.line_has_bytes |= self.input.len() > discarding.line_start;
             discarding.line_start = 0;
         } else if rest > 0 {
-            if self.held.len() + rest > self.max_event_size {
+            // Only a partial line is judged here (completed lines were judged at their end):
+            // that keeps the verdict independent of where chunks split.
+            let size = self.held.len() + rest;
+            if size > self.block.line_start && size > self.max_event_size {
                 // Reported when the line ends (or at the end of the stream).
                 let line_has_bytes = self.offset(self.input.len()) > self.block.line_start;
                 self.held.clear();

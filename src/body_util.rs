@@ -1,0 +1,39 @@
+//! Small helpers shared by the layers' bodies.
+
+use crate::error::error_json;
+use bytes::{Buf, Bytes};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Response, StatusCode};
+
+/// The frame's data as `Bytes`: zero-copy when it already is `Bytes`.
+pub(crate) fn to_bytes<T: Buf>(mut data: T) -> Bytes {
+    data.copy_to_bytes(data.remaining())
+}
+
+/// An HTTP error response with the canonical JSON error body.
+pub(crate) fn json_error_response(
+    status: StatusCode,
+    error_type: &str,
+    code: &str,
+    message: &str,
+) -> Response<Bytes> {
+    let body = error_json(error_type, code, message);
+    let length = HeaderValue::from(body.len());
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(CONTENT_LENGTH, length);
+    response
+}
+
+/// Whether a frame is only comment lines (a keep-alive), which is no upstream activity.
+pub(crate) fn is_comment_only(frame: &[u8]) -> bool {
+    if frame.first() != Some(&b':') {
+        return false;
+    }
+    frame
+        .split(|&b| b == b'\n')
+        .all(|line| line.is_empty() || line[0] == b':')
+}

@@ -1,0 +1,99 @@
+//! Translation of upstream event dialects into the canonical stream.
+//!
+//! A [`Dialect`] is pure translation: one upstream [`Block`] in, zero or more canonical frames
+//! out, no I/O and no timers. [`SseReframeLayer`](crate::reframe::SseReframeLayer) drives it.
+//! [`Passthrough`] forwards OpenAI-compatible streams as they are, one canonical frame per block.
+
+mod passthrough;
+
+pub use passthrough::Passthrough;
+
+use crate::error::StreamError;
+use crate::sse::Block;
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+/// Translates one upstream dialect into the canonical stream.
+///
+/// Implementations are state machines over the upstream's blocks; the reframer calls
+/// [`on_block`](Self::on_block) for each complete block and [`on_end`](Self::on_end) once when
+/// the upstream body ends cleanly.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tower_llm_stream::dialect::{Dialect, Frames};
+/// use tower_llm_stream::sse::Block;
+/// use tower_llm_stream::StreamError;
+///
+/// /// Forwards events, drops comments, never requires a terminator.
+/// #[derive(Clone)]
+/// struct EventsOnly;
+///
+/// impl Dialect for EventsOnly {
+///     fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
+///         if block.event().is_some() {
+///             out.push(block.canonical());
+///         }
+///         Ok(())
+///     }
+///     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Dialect: Send + 'static {
+    /// Translates one complete upstream block, appending canonical frames (each one whole
+    /// event or comment block, LF line endings) to `out`.
+    ///
+    /// An `Err` ends the stream with that error after the frames already in `out`.
+    fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError>;
+
+    /// The upstream body ended cleanly but inside a block (no closing blank line). By default
+    /// that is [`StreamError::Truncated`]; a dialect may accept a block that is complete in
+    /// itself (say, its terminator) by translating it like any other.
+    fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
+        let _ = (block, out);
+        Err(StreamError::Truncated {
+            detail: "the upstream ended in the middle of an event",
+        })
+    }
+
+    /// The upstream body ended. Appends any closing frames; returns
+    /// [`StreamError::Truncated`] when the upstream never sent the event that marks a complete
+    /// stream.
+    fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError>;
+}
+
+/// The frames a [`Dialect`] produces, in order. The queue is reused across events, so pushing
+/// allocates nothing once it has grown to the largest expansion of one event.
+#[derive(Debug, Default)]
+pub struct Frames {
+    queue: VecDeque<Bytes>,
+}
+
+impl Frames {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Frames::default()
+    }
+
+    /// Appends one frame (one whole canonical block).
+    pub fn push(&mut self, frame: Bytes) {
+        self.queue.push_back(frame);
+    }
+
+    /// Takes the oldest frame.
+    pub fn pop(&mut self) -> Option<Bytes> {
+        self.queue.pop_front()
+    }
+
+    /// How many frames wait.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether no frame waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}

@@ -1,0 +1,112 @@
+use super::{Dialect, Frames};
+use crate::error::StreamError;
+use crate::sse::Block;
+
+/// Forwards each block as one canonical frame, untouched but for line endings and UTF-8
+/// repair: for upstreams that already speak the OpenAI-compatible dialect, or any SSE stream.
+///
+/// By default it expects the stream to end with what marks a complete OpenAI-style stream:
+/// `data: [DONE]`, a Responses API terminal event (`response.completed`,
+/// `response.incomplete`, `response.failed`, `error`), or an error object
+/// (`data: {"error":…}`). An upstream that ends without one was cut off, and
+/// [`on_end`](Dialect::on_end) reports [`StreamError::Truncated`].
+/// [`Passthrough::any_end`] accepts any clean end (for SSE streams that have no terminator).
+///
+/// ```
+/// use bytes::Bytes;
+/// use tower_llm_stream::dialect::{Dialect, Frames, Passthrough};
+/// use tower_llm_stream::sse::Decoder;
+///
+/// let mut dialect = Passthrough::new();
+/// let mut frames = Frames::new();
+/// let mut decoder = Decoder::new();
+/// decoder.push(Bytes::from_static(b"data: {\"a\":1}\r\n\r\n"));
+/// while let Some(block) = decoder.next_block() {
+///     dialect.on_block(block.unwrap(), &mut frames).unwrap();
+/// }
+/// assert_eq!(&frames.pop().unwrap()[..], b"data: {\"a\":1}\n\n");
+/// // No [DONE]: the upstream was cut off.
+/// assert_eq!(dialect.on_end(&mut frames).unwrap_err().code(), "stream_truncated");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Passthrough {
+    require_terminator: bool,
+    terminated: bool,
+}
+
+impl Default for Passthrough {
+    fn default() -> Self {
+        Passthrough::new()
+    }
+}
+
+impl Passthrough {
+    /// Pass-through that requires an OpenAI-style terminator.
+    pub fn new() -> Self {
+        Passthrough {
+            require_terminator: true,
+            terminated: false,
+        }
+    }
+
+    /// Pass-through that accepts any clean end of the upstream body.
+    pub fn any_end() -> Self {
+        Passthrough {
+            require_terminator: false,
+            terminated: false,
+        }
+    }
+}
+
+/// Whether this block ends an OpenAI-style stream.
+pub(crate) fn is_terminator(block: &Block) -> bool {
+    let Some(event) = block.event() else {
+        return false;
+    };
+    let data = event.data_bytes();
+    if &data[..] == b"[DONE]" || data.starts_with(b"{\"error\"") {
+        return true;
+    }
+    let kind = match event.event_type() {
+        Some(kind) if !kind.is_empty() => kind.as_bytes(),
+        // Untyped Responses events (some servers omit `event:`): the type leads the data.
+        _ => match data.strip_prefix(b"{\"type\":\"") {
+            Some(rest) => &rest[..memchr::memchr(b'"', rest).unwrap_or(0)],
+            None => return false,
+        },
+    };
+    matches!(
+        kind,
+        b"response.completed" | b"response.incomplete" | b"response.failed" | b"error"
+    )
+}
+
+impl Dialect for Passthrough {
+    fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
+        if !self.terminated && is_terminator(&block) {
+            self.terminated = true;
+        }
+        out.push(block.canonical());
+        Ok(())
+    }
+
+    /// Accepts an unfinished last block only when it is the terminator (`data: [DONE]`
+    /// without its blank line): nothing can be missing from it.
+    fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
+        if is_terminator(&block) && block.event().is_some_and(|e| e.data() == "[DONE]") {
+            return self.on_block(block, out);
+        }
+        Err(StreamError::Truncated {
+            detail: "the upstream ended in the middle of an event",
+        })
+    }
+
+    fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {
+        if self.require_terminator && !self.terminated {
+            return Err(StreamError::Truncated {
+                detail: "the upstream ended without [DONE] or a terminal event",
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! Typed stream errors and their OpenAI-style rendering.
+//!
+//! Bodies produced by this crate's layers fail with a [`BoxError`]; when the failure is one the
+//! crate knows, the box holds a [`StreamError`], whose [`code`](StreamError::code) is stable and
+//! is what [`ErrorEventLayer`](crate::error_event::ErrorEventLayer) puts in the error event:
+//!
+//! | error | `type` | `code` |
+//! |---|---|---|
+//! | no event for the idle timeout | `timeout_error` | `stream_idle_timeout` |
+//! | total deadline passed | `timeout_error` | `stream_deadline` |
+//! | upstream event over the size limit | `upstream_error` | `event_too_large` |
+//! | upstream ended mid-event or without its terminator | `upstream_error` | `stream_truncated` |
+//! | upstream event not in the expected format | `upstream_error` | `malformed_event` |
+//! | upstream body failed (reset, I/O error) | `upstream_error` | `upstream_body_error` |
+//! | an error event sent by the provider | as the provider says | as the provider says |
+//!
+//! Before the response head the same shape is the body of an HTTP error response
+//! ([`error_json`]): `{"error":{"type":…,"code":…,"message":…}}`.
+
+use bytes::Bytes;
+use std::fmt;
+use std::time::Duration;
+
+/// The error type of the bodies in this crate, as in tower-http.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failure of an event stream after the response head was sent.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// No event arrived from the upstream within the idle timeout.
+    IdleTimeout {
+        /// The idle timeout in force.
+        idle: Duration,
+    },
+    /// The stream's total deadline passed.
+    Deadline {
+        /// The total deadline in force.
+        total: Duration,
+    },
+    /// An upstream event was larger than the decoder's limit.
+    EventTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The upstream ended inside an event, or without the event that marks its end.
+    Truncated {
+        /// What was missing.
+        detail: &'static str,
+    },
+    /// An upstream event was not in the format its dialect requires.
+    MalformedEvent {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The upstream body failed (connection reset, I/O error, …).
+    Upstream(BoxError),
+    /// The provider reported an error in the stream itself.
+    Provider {
+        /// The error type, e.g. `overloaded_error`.
+        error_type: String,
+        /// The error code; the type when the provider gave none.
+        code: String,
+        /// The provider's message.
+        message: String,
+    },
+}
+
+impl StreamError {
+    /// The stable error code put in the error event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_llm_stream::StreamError;
+    ///
+    /// let err = StreamError::IdleTimeout { idle: Duration::from_secs(30) };
+    /// assert_eq!(err.code(), "stream_idle_timeout");
+    /// assert_eq!(err.error_type(), "timeout_error");
+    /// ```
+    pub fn code(&self) -> &str {
+        match self {
+            StreamError::IdleTimeout { .. } => "stream_idle_timeout",
+            StreamError::Deadline { .. } => "stream_deadline",
+            StreamError::EventTooLarge { .. } => "event_too_large",
+            StreamError::Truncated { .. } => "stream_truncated",
+            StreamError::MalformedEvent { .. } => "malformed_event",
+            StreamError::Upstream(_) => "upstream_body_error",
+            StreamError::Provider { code, .. } => code,
+        }
+    }
+
+    /// The error type put in the error event.
+    pub fn error_type(&self) -> &str {
+        match self {
+            StreamError::IdleTimeout { .. } | StreamError::Deadline { .. } => "timeout_error",
+            StreamError::Provider { error_type, .. } => error_type,
+            _ => "upstream_error",
+        }
+    }
+
+    /// Whether this is one of the timeouts.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            StreamError::IdleTimeout { .. } | StreamError::Deadline { .. }
+        )
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::IdleTimeout { idle } => {
+                write!(f, "no event from the upstream for {}", seconds(*idle))
+            }
+            StreamError::Deadline { total } => {
+                write!(f, "the stream exceeded its {} deadline", seconds(*total))
+            }
+            StreamError::EventTooLarge { limit } => {
+                write!(f, "an upstream event exceeded the {limit}-byte limit")
+            }
+            StreamError::Truncated { detail } => {
+                write!(f, "the upstream stream was cut off: {detail}")
+            }
+            StreamError::MalformedEvent { detail } => {
+                write!(f, "malformed upstream event: {detail}")
+            }
+            StreamError::Upstream(err) => write!(f, "the upstream connection failed: {err}"),
+            StreamError::Provider { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StreamError::Upstream(err) => Some(&**err),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Finds the [`StreamError`] in an error or its chain of sources.
+pub fn find_stream_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a StreamError> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<StreamError>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// `(type, code, message)` for any body error: a [`StreamError`]'s own, else an upstream
+/// body error with the error's message.
+pub(crate) fn describe(err: &(dyn std::error::Error + 'static)) -> (String, String, String) {
+    match find_stream_error(err) {
+        Some(StreamError::Upstream(inner)) => (
+            "upstream_error".into(),
+            "upstream_body_error".into(),
+            format!("the upstream connection failed: {}", chain(&**inner)),
+        ),
+        Some(found) => (
+            found.error_type().into(),
+            found.code().into(),
+            found.to_string(),
+        ),
+        None => (
+            "upstream_error".into(),
+            "upstream_body_error".into(),
+            format!("the upstream connection failed: {}", chain(err)),
+        ),
+    }
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+/// The canonical error object: `{"error":{"type":…,"code":…,"message":…}}`.
+///
+/// ```
+/// use tower_llm_stream::error::error_json;
+///
+/// let body = error_json("timeout_error", "upstream_timeout", "no response head within 30s");
+/// assert_eq!(
+///     &body[..],
+///     br#"{"error":{"type":"timeout_error","code":"upstream_timeout","message":"no response head within 30s"}}"#
+/// );
+/// ```
+pub fn error_json(error_type: &str, code: &str, message: &str) -> Bytes {
+    let mut out = String::with_capacity(48 + error_type.len() + code.len() + message.len());
+    out.push_str("{\"error\":{\"type\":");
+    out.push_str(&json_string(error_type));
+    out.push_str(",\"code\":");
+    out.push_str(&json_string(code));
+    out.push_str(",\"message\":");
+    out.push_str(&json_string(message));
+    out.push_str("}}");
+    Bytes::from(out)
+}
+
+/// A JSON string literal.
+pub(crate) fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}

@@ -1,0 +1,295 @@
+use super::render::{error_event, normalize_error_body, responses_error_event};
+use super::stats::StreamStats;
+use crate::body_util::{is_comment_only, to_bytes};
+use crate::error::{BoxError, describe, find_stream_error};
+use bytes::{BufMut, Bytes, BytesMut};
+use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+pin_project! {
+    /// Response body for [`ErrorEvent`](super::ErrorEvent).
+    pub struct ErrorEventBody<B> {
+        #[pin]
+        kind: Kind<B>,
+        stats: StreamStats,
+        done: bool,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        // An event stream: errors become an error event.
+        Stream {
+            #[pin]
+            inner: B,
+            responses: ResponsesTracker,
+        },
+        // An upstream error response: read (up to a limit) and normalized.
+        Normalize {
+            #[pin]
+            inner: B,
+            status: StatusCode,
+            collected: BytesMut,
+            limit: usize,
+        },
+        // Anything else, untouched.
+        Passthrough {
+            #[pin]
+            inner: B,
+        },
+        // A body made here.
+        Full {
+            data: Option<Bytes>,
+        },
+    }
+}
+
+/// Knows whether the stream is a Responses API stream and its last `sequence_number`.
+#[derive(Default)]
+struct ResponsesTracker {
+    mode: Mode,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Unknown,
+    Plain,
+    Responses {
+        next_sequence: u64,
+    },
+}
+
+impl ResponsesTracker {
+    fn observe(&mut self, frame: &[u8]) {
+        if self.mode == Mode::Unknown {
+            let responses = frame.starts_with(b"event: response.")
+                || frame.starts_with(b"data: {\"type\":\"response.");
+            self.mode = if responses {
+                Mode::Responses { next_sequence: 0 }
+            } else {
+                Mode::Plain
+            };
+        }
+        if let Mode::Responses { next_sequence } = &mut self.mode {
+            if let Some(seq) = sequence_number(frame) {
+                *next_sequence = seq.saturating_add(1);
+            }
+        }
+    }
+
+    fn render(&self, error_type: &str, code: &str, message: &str) -> Bytes {
+        match self.mode {
+            Mode::Responses { next_sequence } => {
+                responses_error_event(next_sequence, error_type, code, message)
+            }
+            _ => error_event(error_type, code, message),
+        }
+    }
+}
+
+fn sequence_number(frame: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"sequence_number\":";
+    let at = memchr::memmem::find(frame, KEY)? + KEY.len();
+    let digits = &frame[at..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// Whether a frame is an error event: `data: {"error":…}` or `event: error`.
+fn is_error_event(frame: &[u8]) -> bool {
+    frame.starts_with(b"data: {\"error\"") || frame.starts_with(b"event: error\n")
+}
+
+/// The `code` of an error event frame (rare path: parses its JSON).
+fn error_event_code(frame: &[u8]) -> String {
+    let data = frame
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"data: "))
+        .unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+    let error = value.get("error").unwrap_or(&value);
+    match error.get("code").or_else(|| error.get("type")) {
+        Some(serde_json::Value::String(code)) => code.clone(),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => "upstream_error".to_owned(),
+    }
+}
+
+impl<B> ErrorEventBody<B> {
+    pub(crate) fn stream(inner: B, stats: StreamStats) -> Self {
+        Self::new(
+            Kind::Stream {
+                inner,
+                responses: ResponsesTracker::default(),
+            },
+            stats,
+        )
+    }
+
+    pub(crate) fn normalize(
+        inner: B,
+        status: StatusCode,
+        limit: usize,
+        stats: StreamStats,
+    ) -> Self {
+        Self::new(
+            Kind::Normalize {
+                inner,
+                status,
+                collected: BytesMut::new(),
+                limit,
+            },
+            stats,
+        )
+    }
+
+    pub(crate) fn passthrough(inner: B, stats: StreamStats) -> Self {
+        Self::new(Kind::Passthrough { inner }, stats)
+    }
+
+    pub(crate) fn full(data: Bytes, stats: StreamStats) -> Self {
+        Self::new(Kind::Full { data: Some(data) }, stats)
+    }
+
+    fn new(kind: Kind<B>, stats: StreamStats) -> Self {
+        ErrorEventBody {
+            kind,
+            stats,
+            done: false,
+        }
+    }
+}
+
+impl<B> Body for ErrorEventBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let stats = this.stats;
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        match this.kind.project() {
+            KindProj::Full { data } => {
+                let frame = data.take();
+                if frame.is_none() {
+                    *this.done = true;
+                }
+                Poll::Ready(frame.map(|d| Ok(Frame::data(d))))
+            }
+            KindProj::Passthrough { inner } => match ready!(inner.poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let frame = frame.map_data(to_bytes);
+                    if let Some(data) = frame.data_ref() {
+                        stats.frame(data.len(), false);
+                    }
+                    Poll::Ready(Some(Ok(frame)))
+                }
+                Some(Err(err)) => {
+                    let err: BoxError = err.into();
+                    let (error_type, code, message) = describe(&*err);
+                    tracing::warn!(parent: &stats.span, error.r#type = %error_type, error.code = %code, %message, "stream error");
+                    stats.failed("error", code);
+                    *this.done = true;
+                    Poll::Ready(Some(Err(err)))
+                }
+                None => {
+                    stats.completed();
+                    *this.done = true;
+                    Poll::Ready(None)
+                }
+            },
+            KindProj::Stream { inner, responses } => match ready!(inner.poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let frame = frame.map_data(to_bytes);
+                    if let Some(data) = frame.data_ref() {
+                        let is_event = !data.is_empty() && !is_comment_only(data);
+                        stats.frame(data.len(), is_event);
+                        if is_event {
+                            responses.observe(data);
+                            if is_error_event(data) {
+                                let code = error_event_code(data);
+                                tracing::warn!(parent: &stats.span, error.code = %code, "upstream error event");
+                                stats.failed("error", code);
+                                *this.done = true;
+                            }
+                        }
+                    }
+                    Poll::Ready(Some(Ok(frame)))
+                }
+                Some(Err(err)) => {
+                    let err: BoxError = err.into();
+                    let (error_type, code, message) = describe(&*err);
+                    tracing::warn!(parent: &stats.span, error.r#type = %error_type, error.code = %code, %message, "stream error");
+                    let timeout = find_stream_error(&*err).is_some_and(|e| e.is_timeout());
+                    let event = responses.render(&error_type, &code, &message);
+                    stats.frame(event.len(), false);
+                    stats.failed(if timeout { "timeout" } else { "error" }, code);
+                    *this.done = true;
+                    Poll::Ready(Some(Ok(Frame::data(event))))
+                }
+                None => {
+                    stats.completed();
+                    *this.done = true;
+                    Poll::Ready(None)
+                }
+            },
+            KindProj::Normalize {
+                mut inner,
+                status,
+                collected,
+                limit,
+            } => loop {
+                let finished = match ready!(inner.as_mut().poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            let data = to_bytes(data);
+                            let room = limit.saturating_sub(collected.len());
+                            collected.put_slice(&data[..data.len().min(room)]);
+                        }
+                        collected.len() >= *limit
+                    }
+                    Some(Err(_)) | None => true,
+                };
+                if finished {
+                    let (body, code) = normalize_error_body(*status, collected);
+                    tracing::warn!(parent: &stats.span, http.status = status.as_u16(), error.code = %code, "upstream error response");
+                    stats.frame(body.len(), false);
+                    stats.failed("http_error", code);
+                    *this.done = true;
+                    return Poll::Ready(Some(Ok(Frame::data(body))));
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Passthrough { inner } if !self.done => inner.size_hint(),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            _ => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The per-stream `tracing` span and what is recorded into it when the stream ends.
+
+use http::StatusCode;
+use std::borrow::Cow;
+use tokio::time::Instant;
+use tracing::Span;
+use tracing::field::Empty;
+
+/// Labels for a stream's span, taken from a request extension when present (a proxy knows the
+/// provider and model; the layers do not parse requests).
+///
+/// ```
+/// use tower_llm_stream::error_event::StreamLabels;
+///
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(StreamLabels::new("anthropic", "claude-sonnet-4-5"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamLabels {
+    /// The provider (`gen_ai.system`), e.g. `openai`.
+    pub system: Cow<'static, str>,
+    /// The requested model (`gen_ai.request.model`).
+    pub model: Cow<'static, str>,
+}
+
+impl StreamLabels {
+    /// Labels for a provider and model.
+    pub fn new(system: impl Into<Cow<'static, str>>, model: impl Into<Cow<'static, str>>) -> Self {
+        StreamLabels {
+            system: system.into(),
+            model: model.into(),
+        }
+    }
+}
+
+pub(crate) fn request_span(labels: Option<&StreamLabels>) -> Span {
+    let span = tracing::info_span!(
+        "llm_stream",
+        gen_ai.system = Empty,
+        gen_ai.request.model = Empty,
+        gen_ai.response.finish_reasons = Empty,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+        http.response.status_code = Empty,
+        time_to_first_event_ms = Empty,
+        events = Empty,
+        bytes = Empty,
+        duration_ms = Empty,
+        outcome = Empty,
+        error.code = Empty,
+    );
+    if let Some(labels) = labels {
+        span.record("gen_ai.system", &*labels.system);
+        span.record("gen_ai.request.model", &*labels.model);
+    }
+    span
+}
+
+/// Counters of one stream; recorded into its span once, when the stream ends or is dropped.
+pub(crate) struct StreamStats {
+    pub(crate) span: Span,
+    started: Instant,
+    first_event: Option<Instant>,
+    events: u64,
+    bytes: u64,
+    outcome: Option<(&'static str, Option<String>)>,
+}
+
+impl StreamStats {
+    pub(crate) fn new(span: Span, started: Instant, status: StatusCode) -> Self {
+        span.record("http.response.status_code", status.as_u16());
+        StreamStats {
+            span,
+            started,
+            first_event: None,
+            events: 0,
+            bytes: 0,
+            outcome: None,
+        }
+    }
+
+    /// One frame forwarded.
+    pub(crate) fn frame(&mut self, len: usize, is_event: bool) {
+        self.bytes += len as u64;
+        if is_event {
+            self.events += 1;
+            if self.first_event.is_none() {
+                self.first_event = Some(Instant::now());
+            }
+        }
+    }
+
+    pub(crate) fn completed(&mut self) {
+        self.outcome.get_or_insert(("completed", None));
+    }
+
+    pub(crate) fn failed(&mut self, outcome: &'static str, code: String) {
+        self.outcome.get_or_insert((outcome, Some(code)));
+    }
+}
+
+impl Drop for StreamStats {
+    fn drop(&mut self) {
+        let (outcome, code) = self.outcome.take().unwrap_or(("client_cancelled", None));
+        let span = &self.span;
+        if let Some(first) = self.first_event {
+            span.record("time_to_first_event_ms", ms(first - self.started));
+        }
+        span.record("events", self.events);
+        span.record("bytes", self.bytes);
+        span.record("duration_ms", ms(self.started.elapsed()));
+        span.record("outcome", outcome);
+        if let Some(code) = &code {
+            span.record("error.code", code.as_str());
+        }
+        tracing::info!(parent: span, outcome, "stream ended");
+    }
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}

@@ -1,0 +1,163 @@
+use crate::body_util::to_bytes;
+use crate::dialect::{Dialect, Frames, Passthrough};
+use crate::error::{BoxError, StreamError};
+use crate::sse::{DecodeError, Decoder};
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+pin_project! {
+    /// Response body for [`SseReframe`](super::SseReframe): one complete canonical block per
+    /// data frame (or the inner body untouched, for responses that are not event streams).
+    pub struct ReframeBody<B, D = Passthrough> {
+        #[pin]
+        inner: B,
+        state: Option<Reframing<D>>,
+    }
+}
+
+struct Reframing<D> {
+    decoder: Decoder,
+    dialect: D,
+    out: Frames,
+    trailers: Option<HeaderMap>,
+    error: Option<BoxError>,
+    inner_done: bool,
+    done: bool,
+}
+
+impl<B, D> ReframeBody<B, D> {
+    /// Reframes `inner`'s event stream, translating it with `dialect`.
+    pub fn reframe(inner: B, dialect: D, max_event_size: usize) -> Self {
+        ReframeBody {
+            inner,
+            state: Some(Reframing {
+                decoder: Decoder::with_max_event_size(max_event_size),
+                dialect,
+                out: Frames::new(),
+                trailers: None,
+                error: None,
+                inner_done: false,
+                done: false,
+            }),
+        }
+    }
+
+    /// Passes `inner` through untouched.
+    pub fn passthrough(inner: B) -> Self {
+        ReframeBody { inner, state: None }
+    }
+
+    /// Whether this body reframes (the response was an event stream).
+    pub fn is_reframing(&self) -> bool {
+        self.state.is_some()
+    }
+}
+
+impl<B: fmt::Debug, D> fmt::Debug for ReframeBody<B, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReframeBody")
+            .field("inner", &self.inner)
+            .field("reframing", &self.state.is_some())
+            .finish()
+    }
+}
+
+impl<B, D> Body for ReframeBody<B, D>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+    D: Dialect,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let Some(st) = this.state.as_mut() else {
+            return match ready!(this.inner.poll_frame(cx)) {
+                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame.map_data(to_bytes)))),
+                Some(Err(err)) => Poll::Ready(Some(Err(err.into()))),
+                None => Poll::Ready(None),
+            };
+        };
+        loop {
+            if let Some(frame) = st.out.pop() {
+                return Poll::Ready(Some(Ok(Frame::data(frame))));
+            }
+            if let Some(err) = st.error.take() {
+                st.done = true;
+                st.trailers = None;
+                return Poll::Ready(Some(Err(err)));
+            }
+            if st.done {
+                return Poll::Ready(st.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            }
+            match st.decoder.next_block() {
+                Some(Ok(block)) if block.is_terminated() => {
+                    if let Err(err) = st.dialect.on_block(block, &mut st.out) {
+                        st.error = Some(err.into());
+                    }
+                    continue;
+                }
+                Some(Ok(unterminated)) => {
+                    if let Err(err) = st.dialect.on_unterminated(unterminated, &mut st.out) {
+                        st.error = Some(err.into());
+                    }
+                    continue;
+                }
+                Some(Err(DecodeError::EventTooLarge { limit })) => {
+                    st.error = Some(StreamError::EventTooLarge { limit }.into());
+                    continue;
+                }
+                None if st.inner_done => {
+                    match st.dialect.on_end(&mut st.out) {
+                        Ok(()) => st.done = true,
+                        Err(err) => st.error = Some(err.into()),
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => st.decoder.push(to_bytes(data)),
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            match &mut st.trailers {
+                                Some(existing) => existing.extend(trailers),
+                                None => st.trailers = Some(trailers),
+                            }
+                        }
+                    }
+                },
+                Some(Err(err)) => st.error = Some(StreamError::Upstream(err.into()).into()),
+                None => {
+                    st.decoder.finish();
+                    st.inner_done = true;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.state {
+            None => self.inner.is_end_stream(),
+            Some(st) => st.done && st.out.is_empty() && st.error.is_none() && st.trailers.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.state {
+            None => self.inner.size_hint(),
+            Some(_) => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+use super::{StreamTimeout, StreamTimeouts};
+use http::HeaderName;
+use std::time::Duration;
+use tower_layer::Layer;
+
+/// Applies [`StreamTimeout`] to a service. See the [module docs](crate::timeout).
+#[derive(Debug, Clone)]
+pub struct StreamTimeoutLayer {
+    pub(crate) config: TimeoutConfig,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TimeoutConfig {
+    pub(crate) timeouts: StreamTimeouts,
+    pub(crate) header: Option<(HeaderName, Duration)>,
+    pub(crate) keep_alive: Option<Duration>,
+}
+
+impl Default for StreamTimeoutLayer {
+    fn default() -> Self {
+        StreamTimeoutLayer::new()
+    }
+}
+
+impl StreamTimeoutLayer {
+    /// 30 s for the response head and between events, no total deadline, no header override,
+    /// no keep-alives.
+    pub fn new() -> Self {
+        StreamTimeoutLayer {
+            config: TimeoutConfig {
+                timeouts: StreamTimeouts::default(),
+                header: None,
+                keep_alive: None,
+            },
+        }
+    }
+
+    /// Sets the head and idle timeouts (the gap between events) to `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeouts.head = Some(timeout);
+        self.config.timeouts.idle = Some(timeout);
+        self
+    }
+
+    /// Replaces all the timeouts.
+    pub fn timeouts(mut self, timeouts: StreamTimeouts) -> Self {
+        self.config.timeouts = timeouts;
+        self
+    }
+
+    /// Sets a total deadline for the whole stream, from the request on.
+    pub fn total(mut self, deadline: Duration) -> Self {
+        self.config.timeouts.total = Some(deadline);
+        self
+    }
+
+    /// Lets clients set the head and idle timeouts with this header (seconds, decimals
+    /// allowed), clamped to `max`.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid header name.
+    pub fn override_header(mut self, name: &str, max: Duration) -> Self {
+        let name = HeaderName::try_from(name).expect("a valid header name");
+        self.config.header = Some((name, max));
+        self
+    }
+
+    /// Sends a `: keep-alive` comment frame whenever nothing was sent for `interval`.
+    pub fn keep_alive(mut self, interval: Duration) -> Self {
+        self.config.keep_alive = Some(interval);
+        self
+    }
+}
+
+impl<S> Layer<S> for StreamTimeoutLayer {
+    type Service = StreamTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StreamTimeout {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
