@@ -380,6 +380,10 @@ impl Decoder {
             let raw = if buffered {
                 self.held_hint = self.held.len();
                 self.held.split().freeze()
+            } else if self.pos == 0 && end == self.input.len() {
+                // The chunk is exactly this block: hand it over (no slice, no refcount).
+                self.scan = 0;
+                std::mem::take(&mut self.input)
             } else {
                 let raw = self.input.slice(self.pos..end);
                 self.pos = end;
