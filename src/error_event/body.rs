@@ -269,7 +269,7 @@ where
                 };
                 if finished {
                     let (body, code) = normalize_error_body(*status, collected);
-                    tracing::warn!(parent: &stats.span, http.status = status.as_u16(), error.code = %code, "upstream error response");
+                    tracing::warn!(parent: &stats.span, http.status = status.as_u16(), error.code = %code, "error response");
                     stats.frame(body.len(), false);
                     stats.failed("http_error", code);
                     *this.done = true;

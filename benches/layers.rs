@@ -1,0 +1,134 @@
+//! The three layers stacked over an in-memory OpenAI chat stream, against the bare body in the
+//! same run: events per second, and so the cost per event of each layer.
+//!
+//! ```sh
+//! cargo bench --bench layers
+//! ```
+
+mod support;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use futures_util::FutureExt;
+use http::{Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::reframe::SseReframeLayer;
+use tower_llm_stream::timeout::StreamTimeoutLayer;
+
+/// Always-ready body over prepared chunks (what a fast upstream connection looks like).
+struct Chunks(VecDeque<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn upstream(
+    chunks: VecDeque<Bytes>,
+) -> impl Service<
+    Request<()>,
+    Response = Response<Chunks>,
+    Error = Infallible,
+    Future = std::future::Ready<Result<Response<Chunks>, Infallible>>,
+> + Clone {
+    tower::service_fn(move |_req: Request<()>| {
+        let response = Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Chunks(chunks.clone()))
+            .unwrap();
+        std::future::ready(Ok(response))
+    })
+}
+
+/// Drains a body whose frames are always ready; returns the frame count.
+fn drain<B: Body<Data = Bytes>>(body: B) -> usize
+where
+    B::Error: std::fmt::Debug,
+{
+    let mut body = std::pin::pin!(body);
+    let mut frames = 0;
+    while let Some(frame) = body.frame().now_or_never().expect("always ready") {
+        black_box(frame.unwrap());
+        frames += 1;
+    }
+    frames
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let events = 2000;
+    let stream = support::openai_chat_stream(events);
+    let total_events = (events + 3) as u64;
+    for (name, chunks) in [
+        ("per_event_chunks", support::per_event_chunks(&stream)),
+        ("1460B_segments", support::sized_chunks(&stream, 1460)),
+    ] {
+        let chunks: VecDeque<Bytes> = chunks.into();
+        let mut group = c.benchmark_group(format!("layers/{name}"));
+        group.throughput(Throughput::Elements(total_events));
+
+        group.bench_function(BenchmarkId::new("bare_body", name), |b| {
+            let service = upstream(chunks.clone());
+            b.iter(|| {
+                let response = service
+                    .clone()
+                    .oneshot(Request::new(()))
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap();
+                drain(response.into_body())
+            })
+        });
+        group.bench_function(BenchmarkId::new("reframe", name), |b| {
+            let service = ServiceBuilder::new()
+                .layer(SseReframeLayer::new())
+                .service(upstream(chunks.clone()));
+            b.iter(|| {
+                let response = service
+                    .clone()
+                    .oneshot(Request::new(()))
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(drain(response.into_body()) as u64, total_events);
+            })
+        });
+        group.bench_function(BenchmarkId::new("error_event+timeout+reframe", name), |b| {
+            let service = ServiceBuilder::new()
+                .layer(ErrorEventLayer::new())
+                .layer(StreamTimeoutLayer::new())
+                .layer(SseReframeLayer::new())
+                .service(upstream(chunks.clone()));
+            b.iter(|| {
+                let response = service
+                    .clone()
+                    .oneshot(Request::new(()))
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(drain(response.into_body()) as u64, total_events);
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
