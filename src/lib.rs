@@ -17,5 +17,6 @@ pub mod error_event;
 pub mod reframe;
 pub mod sse;
 pub mod timeout;
+pub mod usage;
 
 pub use error::{BoxError, StreamError};

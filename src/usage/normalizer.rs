@@ -1,0 +1,268 @@
+//! The usage-to-last-chunk state machine: canonical frames in, canonical frames out, no I/O.
+
+use crate::dialect::Frames;
+use bytes::Bytes;
+use memchr::memmem;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+/// Moves usage and finish reasons of a chat or text completion stream into exactly one last
+/// chunk before `[DONE]`.
+///
+/// Feed it one canonical frame at a time ([`on_frame`](Self::on_frame)); it appends what the
+/// client should receive. Frames that carry neither a non-null `finish_reason` nor a `usage`
+/// object pass through untouched without being parsed (two `memmem` probes); the others are
+/// rewritten: `usage` removed (remembered, the last report wins: vLLM and Gemini send running
+/// totals), finish reasons set to `null` (remembered per choice), choices left with an empty
+/// delta dropped, chunks left with no choice dropped. At `[DONE]` it emits the final chunk,
+/// every choice with `delta: {}` and its finish reason, plus `usage` when the upstream
+/// reported any (never invented), then `[DONE]`.
+///
+/// Error events pass through and end the stream: no final chunk, no `[DONE]`. Frames that are
+/// not chat or completion chunks (comments, typed events such as the Responses API's) pass
+/// through untouched.
+#[derive(Debug, Default)]
+pub struct ChatNormalizer {
+    head: Option<Head>,
+    finish_reasons: BTreeMap<u64, Value>,
+    seen_choices: BTreeSet<u64>,
+    usage: Option<Value>,
+    ended: bool,
+}
+
+/// The fields every chunk repeats, taken from the first one.
+#[derive(Debug)]
+struct Head {
+    fields: Map<String, Value>,
+    text_completion: bool,
+}
+
+fn finders() -> &'static [memmem::Finder<'static>; 3] {
+    static FINDERS: OnceLock<[memmem::Finder<'static>; 3]> = OnceLock::new();
+    FINDERS.get_or_init(|| {
+        [
+            memmem::Finder::new(b"\"finish_reason\":\""),
+            memmem::Finder::new(b"\"usage\":{"),
+            memmem::Finder::new(b"\"x_groq\":"),
+        ]
+    })
+}
+
+/// The data of a canonical frame that is one untyped event: `data: X\n\n`.
+fn untyped_data(frame: &[u8]) -> Option<&[u8]> {
+    let rest = frame.strip_prefix(b"data: ")?;
+    let data = rest.strip_suffix(b"\n\n")?;
+    (memchr::memchr(b'\n', data).is_none()).then_some(data)
+}
+
+fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// A delta (or text choice) with nothing in it but its role.
+fn carries_nothing(choice: &Map<String, Value>) -> bool {
+    let delta_empty = match choice.get("delta") {
+        Some(Value::Object(delta)) => delta.iter().all(|(k, v)| k == "role" || is_empty_value(v)),
+        Some(other) => is_empty_value(other),
+        None => true,
+    };
+    let text_empty = choice.get("text").is_none_or(is_empty_value);
+    let logprobs_empty = choice.get("logprobs").is_none_or(is_empty_value);
+    delta_empty && text_empty && logprobs_empty
+}
+
+impl ChatNormalizer {
+    /// A normalizer for one stream.
+    pub fn new() -> Self {
+        ChatNormalizer::default()
+    }
+
+    /// Whether the stream has ended (`[DONE]` or an error event was seen).
+    pub fn has_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Takes one canonical frame; appends what the client receives to `out`.
+    pub fn on_frame(&mut self, frame: Bytes, out: &mut Frames) {
+        if self.ended {
+            return; // nothing follows [DONE] or an error
+        }
+        let Some(data) = untyped_data(&frame) else {
+            if frame.starts_with(b"event: error\n") {
+                self.ended = true;
+            }
+            out.push(frame); // comments, typed events: not ours
+            return;
+        };
+        if data == b"[DONE]" {
+            self.finish(out);
+            return;
+        }
+        if data.starts_with(b"{\"error\"") {
+            self.ended = true;
+            out.push(frame);
+            return;
+        }
+        let [finish, usage, groq] = finders();
+        let needs_rewrite = finish.find(data).is_some()
+            || usage.find(data).is_some()
+            || groq.find(data).is_some()
+            || self.head.is_none();
+        if !needs_rewrite {
+            out.push(frame);
+            return;
+        }
+        let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(data) else {
+            out.push(frame); // not JSON: the dialect's business, not ours
+            return;
+        };
+        if chunk.contains_key("error") {
+            self.ended = true;
+            out.push(frame);
+            return;
+        }
+        self.remember_head(&chunk);
+        let mut rewritten = false;
+        if chunk.get("usage").is_some_and(Value::is_object) {
+            self.usage = chunk.remove("usage");
+            rewritten = true;
+        }
+        if let Some(Value::Object(groq)) = chunk.get_mut("x_groq") {
+            if groq.get("usage").is_some_and(Value::is_object) {
+                self.usage = groq.remove("usage");
+                rewritten = true;
+            }
+        }
+        let mut had_choices = false;
+        let mut has_choices = false;
+        if let Some(Value::Array(choices)) = chunk.get_mut("choices") {
+            had_choices = !choices.is_empty();
+            for choice in choices.iter_mut() {
+                let Value::Object(choice) = choice else {
+                    continue;
+                };
+                let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+                if let Some(reason) = choice.get_mut("finish_reason").filter(|r| !r.is_null()) {
+                    self.finish_reasons.insert(index, std::mem::take(reason));
+                    rewritten = true;
+                }
+            }
+            if rewritten {
+                let seen = &mut self.seen_choices;
+                choices.retain(|choice| {
+                    let Value::Object(choice) = choice else {
+                        return true;
+                    };
+                    let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    // The first delta of a choice carries its role: that is something.
+                    let first = !seen.contains(&index)
+                        && choice.get("delta").and_then(|d| d.get("role")).is_some();
+                    first || !carries_nothing(choice)
+                });
+            }
+            for choice in choices.iter() {
+                if let Some(index) = choice.get("index").and_then(Value::as_u64) {
+                    self.seen_choices.insert(index);
+                }
+            }
+            has_choices = !choices.is_empty();
+        }
+        if !rewritten {
+            out.push(frame);
+            return;
+        }
+        if (had_choices && !has_choices) || (!had_choices && is_usage_only(&chunk)) {
+            return; // nothing left for the client
+        }
+        out.push(encode(&Value::Object(chunk)));
+    }
+
+    /// The upstream ended. After `[DONE]` or an error there is nothing to add; otherwise the
+    /// stream was cut off, which the reframer reports (nothing is invented here).
+    pub fn on_end(&mut self, _out: &mut Frames) {}
+
+    fn remember_head(&mut self, chunk: &Map<String, Value>) {
+        if self.head.is_some() {
+            return;
+        }
+        let mut fields = Map::new();
+        for key in ["id", "object", "created", "model", "system_fingerprint"] {
+            if let Some(value) = chunk.get(key).filter(|v| !v.is_null()) {
+                fields.insert(key.to_owned(), value.clone());
+            }
+        }
+        let text_completion =
+            chunk.get("object").and_then(Value::as_str) == Some("text_completion");
+        self.head = Some(Head {
+            fields,
+            text_completion,
+        });
+    }
+
+    fn finish(&mut self, out: &mut Frames) {
+        self.ended = true;
+        let head = self.head.take().unwrap_or(Head {
+            fields: Map::new(),
+            text_completion: false,
+        });
+        let mut reasons = std::mem::take(&mut self.finish_reasons);
+        if reasons.is_empty() {
+            // The upstream said [DONE] without a reason: it stopped normally.
+            reasons.insert(0, Value::from("stop"));
+        }
+        let choices: Vec<Value> = reasons
+            .into_iter()
+            .map(|(index, reason)| {
+                let mut choice = Map::new();
+                choice.insert("index".into(), Value::from(index));
+                if head.text_completion {
+                    choice.insert("text".into(), Value::from(""));
+                } else {
+                    choice.insert("delta".into(), Value::Object(Map::new()));
+                }
+                choice.insert("finish_reason".into(), reason);
+                Value::Object(choice)
+            })
+            .collect();
+        let mut last = head.fields;
+        last.insert("choices".into(), Value::Array(choices));
+        if let Some(usage) = self.usage.take() {
+            last.insert("usage".into(), usage);
+        }
+        out.push(encode(&Value::Object(last)));
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+}
+
+/// A chunk that carried only usage (OpenAI's `choices: []` usage chunk).
+fn is_usage_only(chunk: &Map<String, Value>) -> bool {
+    chunk.iter().all(|(k, v)| {
+        matches!(
+            k.as_str(),
+            "id" | "object"
+                | "created"
+                | "model"
+                | "system_fingerprint"
+                | "choices"
+                | "x_groq"
+                | "provider"
+                | "service_tier"
+                | "obfuscation"
+        ) || is_empty_value(v)
+    })
+}
+
+/// `data: <compact JSON>\n\n`.
+pub(crate) fn encode(value: &Value) -> Bytes {
+    let mut out = b"data: ".to_vec();
+    serde_json::to_writer(&mut out, value).unwrap_or_default();
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
