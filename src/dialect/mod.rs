@@ -4,8 +4,12 @@
 //! out, no I/O and no timers. [`SseReframeLayer`](crate::reframe::SseReframeLayer) drives it.
 //! [`Passthrough`] forwards OpenAI-compatible streams as they are, one canonical frame per block.
 
+mod anthropic;
+mod chat_writer;
 mod passthrough;
 
+pub use anthropic::AnthropicMessages;
+pub use chat_writer::ChatChunkWriter;
 pub use passthrough::Passthrough;
 
 use crate::error::StreamError;
