@@ -29,27 +29,46 @@ impl ChatChunkWriter {
 
     /// A content chunk for choice 0 whose delta is the JSON object `delta` (with braces).
     pub fn delta(&self, delta: &str) -> Bytes {
+        self.delta_at(0, delta)
+    }
+
+    /// A content chunk for choice `index`.
+    pub fn delta_at(&self, index: u32, delta: &str) -> Bytes {
         let mut out = String::with_capacity(self.prefix.len() + delta.len() + 48);
         out.push_str(&self.prefix);
-        out.push_str("{\"index\":0,\"delta\":");
+        out.push_str("{\"index\":");
+        out.push_str(&index.to_string());
+        out.push_str(",\"delta\":");
         out.push_str(delta);
         out.push_str(",\"finish_reason\":null}]}\n\n");
         Bytes::from(out)
     }
 
-    /// `{"content": text}`-style delta with one string field.
+    /// `{"content": text}`-style delta with one string field, for choice 0.
     pub fn text_delta(&self, field: &str, text: &str) -> Bytes {
         self.delta(&format!("{{\"{field}\":{}}}", json_str(text)))
     }
 
-    /// The last chunk: choice 0 with an empty delta and `finish_reason`, plus `usage` when
-    /// known; then `[DONE]`.
+    /// The last chunk for a single choice, then `[DONE]`.
     pub fn finish(&self, finish_reason: &str, usage: Option<&Value>) -> [Bytes; 2] {
+        self.finish_all(&[(0, finish_reason)], usage)
+    }
+
+    /// The last chunk: every choice with an empty delta and its `finish_reason`, plus `usage`
+    /// when known; then `[DONE]`.
+    pub fn finish_all(&self, reasons: &[(u32, &str)], usage: Option<&Value>) -> [Bytes; 2] {
         let mut out = String::with_capacity(self.prefix.len() + 160);
         out.push_str(&self.prefix);
-        out.push_str("{\"index\":0,\"delta\":{},\"finish_reason\":");
-        out.push_str(&json_str(finish_reason));
-        out.push_str("}]");
+        for (n, (index, reason)) in reasons.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{{\"index\":{index},\"delta\":{{}},\"finish_reason\":{}}}",
+                json_str(reason)
+            ));
+        }
+        out.push(']');
         if let Some(usage) = usage {
             out.push_str(",\"usage\":");
             out.push_str(&usage.to_string());

@@ -6,10 +6,12 @@
 
 mod anthropic;
 mod chat_writer;
+mod gemini;
 mod passthrough;
 
 pub use anthropic::AnthropicMessages;
 pub use chat_writer::ChatChunkWriter;
+pub use gemini::Gemini;
 pub use passthrough::Passthrough;
 
 use crate::error::StreamError;
