@@ -3,29 +3,13 @@
 mod common;
 
 use bytes::Bytes;
-use common::script::{Step, data, frames, sse_upstream};
-use http::Request;
+use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::Value;
-use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::AnthropicMessages;
-use tower_llm_stream::error_event::ErrorEventLayer;
-use tower_llm_stream::reframe::SseReframeLayer;
-use tower_llm_stream::usage::UsageLastChunkLayer;
 
 fn run(steps: Vec<Step>) -> Vec<String> {
-    let service = ServiceBuilder::new()
-        .layer(ErrorEventLayer::new())
-        .layer(UsageLastChunkLayer::new())
-        .layer(SseReframeLayer::new().dialect(AnthropicMessages::new()))
-        .service(sse_upstream(steps));
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            frames(service.oneshot(Request::new(())).await.unwrap().into_body()).await
-        })
+    common::dialects::run_stack(AnthropicMessages::new(), steps)
 }
 
 /// The upstream's own facts, read straight from its events.
@@ -152,23 +136,12 @@ fn check(path: &str, cuts: &[usize]) {
     assert_eq!(client, expected, "{path}");
 
     // The standard's shape.
-    assert_eq!(
-        chunks[0]["choices"][0]["delta"]["role"], "assistant",
-        "{path}: role first"
-    );
-    let (last, rest) = chunks.split_last().unwrap();
-    assert!(last["choices"][0]["finish_reason"].is_string());
-    assert_eq!(last["choices"][0]["delta"], serde_json::json!({}));
+    common::dialects::assert_standard(path, &out);
+    let last = chunks.last().unwrap();
     assert_eq!(
         last["usage"]["total_tokens"],
         expected.input_tokens + expected.output_tokens
     );
-    for chunk in rest {
-        assert!(chunk["choices"][0]["finish_reason"].is_null(), "{path}");
-        assert!(chunk.get("usage").is_none(), "{path}");
-        assert_eq!(chunk["object"], "chat.completion.chunk");
-        assert_eq!(chunk["created"], last["created"], "{path}: one created");
-    }
 }
 
 const FIXTURES: &[&str] = &[

@@ -3,29 +3,13 @@
 mod common;
 
 use bytes::Bytes;
-use common::script::{Step, data, frames, sse_upstream};
-use http::Request;
+use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::Gemini;
-use tower_llm_stream::error_event::ErrorEventLayer;
-use tower_llm_stream::reframe::SseReframeLayer;
-use tower_llm_stream::usage::UsageLastChunkLayer;
 
 fn run(steps: Vec<Step>) -> Vec<String> {
-    let service = ServiceBuilder::new()
-        .layer(ErrorEventLayer::new())
-        .layer(UsageLastChunkLayer::new())
-        .layer(SseReframeLayer::new().dialect(Gemini::new()))
-        .service(sse_upstream(steps));
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            frames(service.oneshot(Request::new(())).await.unwrap().into_body()).await
-        })
+    common::dialects::run_stack(Gemini::new(), steps)
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -131,19 +115,8 @@ fn check(path: &str, cuts: &[usize]) {
     assert_eq!(out.last().unwrap(), "data: [DONE]\n\n", "{path}: {out:?}");
     let (client, chunks) = client_facts(&out);
     assert_eq!(client, upstream_facts(&raw), "{path}");
-    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    let (last, rest) = chunks.split_last().unwrap();
-    assert_eq!(last["choices"][0]["delta"], json!({}));
-    for chunk in rest {
-        assert!(
-            chunk["choices"][0]["finish_reason"].is_null() && chunk.get("usage").is_none(),
-            "{path}"
-        );
-        assert_eq!(
-            (&chunk["id"], &chunk["model"], &chunk["created"]),
-            (&last["id"], &last["model"], &last["created"])
-        );
-    }
+    common::dialects::assert_standard(path, &out);
+    assert!(!chunks.is_empty());
 }
 
 #[test]

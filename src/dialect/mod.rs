@@ -6,11 +6,13 @@
 
 mod anthropic;
 mod chat_writer;
+mod cohere;
 mod gemini;
 mod passthrough;
 
 pub use anthropic::AnthropicMessages;
 pub use chat_writer::ChatChunkWriter;
+pub use cohere::Cohere;
 pub use gemini::Gemini;
 pub use passthrough::Passthrough;
 

@@ -106,4 +106,5 @@ pub fn cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+pub mod dialects;
 pub mod servers;

@@ -1,0 +1,116 @@
+//! Running a dialect behind the full stack, and what a client of the standard stream sees.
+#![allow(dead_code)]
+
+use super::script::{Step, frames, sse_upstream};
+use http::Request;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_llm_stream::dialect::Dialect;
+use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::reframe::SseReframeLayer;
+use tower_llm_stream::usage::UsageLastChunkLayer;
+
+/// ErrorEvent → UsageLastChunk → SseReframe(dialect) over the scripted upstream.
+pub fn run_stack<D: Dialect + Clone + Send>(dialect: D, steps: Vec<Step>) -> Vec<String> {
+    let service = ServiceBuilder::new()
+        .layer(ErrorEventLayer::new())
+        .layer(UsageLastChunkLayer::new())
+        .layer(SseReframeLayer::new().dialect(dialect))
+        .service(sse_upstream(steps));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            frames(service.oneshot(Request::new(())).await.unwrap().into_body()).await
+        })
+}
+
+/// The JSON chunks of a standard stream (without `[DONE]`).
+pub fn chat_chunks(out: &[String]) -> Vec<Value> {
+    out.iter()
+        .filter(|f| *f != "data: [DONE]\n\n")
+        .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap().trim_end()).unwrap())
+        .collect()
+}
+
+/// What a client accumulates: text per field, tool calls (id, name, arguments), the finish
+/// reason and the usage.
+#[derive(Debug, Default, PartialEq)]
+pub struct Seen {
+    pub text: BTreeMap<&'static str, String>,
+    pub tools: Vec<(String, String, String)>,
+    pub finish_reason: String,
+    pub usage: Value,
+}
+
+pub fn client_view(chunks: &[Value]) -> Seen {
+    let mut seen = Seen::default();
+    for chunk in chunks {
+        let choice = &chunk["choices"][0];
+        for field in ["content", "reasoning_content", "refusal"] {
+            if let Some(text) = choice["delta"][field].as_str() {
+                seen.text.entry(field).or_default().push_str(text);
+            }
+        }
+        for call in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let i = call["index"].as_u64().unwrap() as usize;
+            if let Some(id) = call["id"].as_str() {
+                assert_eq!(i, seen.tools.len(), "tool call indexes count from 0");
+                seen.tools.push((
+                    id.into(),
+                    call["function"]["name"].as_str().unwrap().into(),
+                    String::new(),
+                ));
+            }
+            seen.tools[i]
+                .2
+                .push_str(call["function"]["arguments"].as_str().unwrap_or(""));
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            seen.finish_reason = reason.into();
+        }
+        if chunk["usage"].is_object() {
+            seen.usage = chunk["usage"].clone();
+        }
+    }
+    seen.text.retain(|_, v| !v.is_empty());
+    seen
+}
+
+/// The standard's shape: role first, one constant id/model/created, finish reason and usage
+/// only in the last chunk (with an empty delta), `[DONE]` last.
+pub fn assert_standard(path: &str, out: &[String]) -> Vec<Value> {
+    assert_eq!(
+        out.last().map(String::as_str),
+        Some("data: [DONE]\n\n"),
+        "{path}: {out:?}"
+    );
+    let chunks = chat_chunks(out);
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["role"], "assistant",
+        "{path}: role first"
+    );
+    let (last, rest) = chunks.split_last().unwrap();
+    assert!(last["choices"][0]["finish_reason"].is_string(), "{path}");
+    assert_eq!(last["choices"][0]["delta"], json!({}), "{path}");
+    for chunk in rest {
+        assert_eq!(chunk["object"], "chat.completion.chunk", "{path}");
+        assert!(
+            chunk["choices"][0]["finish_reason"].is_null(),
+            "{path}: {chunk}"
+        );
+        assert!(chunk.get("usage").is_none(), "{path}: {chunk}");
+        assert_eq!(
+            (&chunk["id"], &chunk["model"], &chunk["created"]),
+            (&last["id"], &last["model"], &last["created"]),
+            "{path}"
+        );
+    }
+    chunks
+}
