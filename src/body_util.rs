@@ -1,7 +1,11 @@
 //! Small helpers shared by the layers' bodies.
 
 use crate::error::error_json;
+use crate::error::BoxError;
 use bytes::{Buf, Bytes};
+use http_body::{Body, Frame};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 
@@ -36,4 +40,19 @@ pub(crate) fn is_comment_only(frame: &[u8]) -> bool {
     frame
         .split(|&b| b == b'\n')
         .all(|line| line.is_empty() || line[0] == b':')
+}
+
+/// Polls `inner` and hands its frame on with the data as `Bytes` and the error boxed: the
+/// pass-through path of every body in the crate.
+pub(crate) fn poll_as_bytes<B>(
+    inner: Pin<&mut B>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    inner
+        .poll_frame(cx)
+        .map(|frame| frame.map(|f| f.map(|f| f.map_data(to_bytes)).map_err(Into::into)))
 }

@@ -1,4 +1,4 @@
-use crate::body_util::to_bytes;
+use crate::body_util::{poll_as_bytes, to_bytes};
 use crate::dialect::{Dialect, Frames, Passthrough};
 use crate::error::{BoxError, StreamError};
 use crate::sse::{DecodeError, Decoder};
@@ -82,11 +82,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         let Some(st) = this.state.as_mut() else {
-            return match ready!(this.inner.poll_frame(cx)) {
-                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame.map_data(to_bytes)))),
-                Some(Err(err)) => Poll::Ready(Some(Err(err.into()))),
-                None => Poll::Ready(None),
-            };
+            return poll_as_bytes(this.inner, cx);
         };
         loop {
             if let Some(frame) = st.out.pop() {
