@@ -1,13 +1,13 @@
 //! Small helpers shared by the layers' bodies.
 
-use crate::error::error_json;
 use crate::error::BoxError;
+use crate::error::error_json;
 use bytes::{Buf, Bytes};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Response, StatusCode};
 use http_body::{Body, Frame};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
 
 /// The frame's data as `Bytes`: zero-copy when it already is `Bytes`.
 pub(crate) fn to_bytes<T: Buf>(mut data: T) -> Bytes {

@@ -8,12 +8,14 @@ mod anthropic;
 mod chat_writer;
 mod cohere;
 mod gemini;
+mod openai_compat;
 mod passthrough;
 
 pub use anthropic::AnthropicMessages;
 pub use chat_writer::ChatChunkWriter;
 pub use cohere::Cohere;
 pub use gemini::Gemini;
+pub use openai_compat::OpenAiCompatible;
 pub use passthrough::Passthrough;
 
 use crate::error::StreamError;

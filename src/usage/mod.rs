@@ -11,7 +11,8 @@
 //! [`UsageLastChunkLayer`] applies [`ChatNormalizer`] to `text/event-stream` responses. Put it
 //! outside [`SseReframeLayer`](crate::reframe::SseReframeLayer): it expects one canonical
 //! event per frame. Chunks that carry neither a non-null `finish_reason` nor a `usage`
-//! object pass through without being parsed.
+//! object pass through without being parsed, so `"usage": null` on content chunks (as OpenAI
+//! sends them with `include_usage`) stays: null reports no usage.
 //!
 //! # Example
 //!
@@ -63,4 +64,5 @@ pub use self::body::UsageBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::UsageLastChunkLayer;
 pub use self::normalizer::ChatNormalizer;
+pub(crate) use self::normalizer::encode_chunk;
 pub use self::service::UsageLastChunk;

@@ -181,7 +181,7 @@ impl ChatNormalizer {
         if (had_choices && !has_choices) || (!had_choices && is_usage_only(&chunk)) {
             return; // nothing left for the client
         }
-        out.push(encode(&Value::Object(chunk)));
+        out.push(encode_chunk(&Value::Object(chunk)));
     }
 
     /// The upstream ended. After `[DONE]` or an error there is nothing to add; otherwise the
@@ -236,7 +236,7 @@ impl ChatNormalizer {
         if let Some(usage) = self.usage.take() {
             last.insert("usage".into(), usage);
         }
-        out.push(encode(&Value::Object(last)));
+        out.push(encode_chunk(&Value::Object(last)));
         out.push(Bytes::from_static(b"data: [DONE]\n\n"));
     }
 }
@@ -260,7 +260,7 @@ fn is_usage_only(chunk: &Map<String, Value>) -> bool {
 }
 
 /// `data: <compact JSON>\n\n`.
-pub(crate) fn encode(value: &Value) -> Bytes {
+pub(crate) fn encode_chunk(value: &Value) -> Bytes {
     let mut out = b"data: ".to_vec();
     serde_json::to_writer(&mut out, value).unwrap_or_default();
     out.extend_from_slice(b"\n\n");
