@@ -496,3 +496,19 @@ fn wpt_format_null_character() {
 fn wpt_format_utf_8() {
     assert_eq!(data_of("data:ok\u{2026}\n\n".as_bytes()), ["ok\u{2026}"]);
 }
+
+#[test]
+fn extra_blank_lines_yield_no_block() {
+    for size in [0, 1, 2] {
+        let out = blocks(
+            &mut Decoder::new(),
+            common::chunks_of(b"\n\r\n\rdata: 1\n\n\n\n: c\n\n\r\n", size),
+        );
+        let raw: Vec<Vec<u8>> = out.into_iter().map(|b| b.unwrap().raw().to_vec()).collect();
+        assert_eq!(
+            raw,
+            [b"data: 1\n\n".to_vec(), b": c\n\n".to_vec()],
+            "chunk size {size}"
+        );
+    }
+}

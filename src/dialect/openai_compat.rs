@@ -161,7 +161,7 @@ impl Dialect for OpenAiCompatible {
             return Ok(()); // nothing follows [DONE] or an error
         }
         let Some(event) = block.event() else {
-            out.push(block.canonical());
+            out.push(block.normalized());
             return Ok(());
         };
         let data = event.data_bytes();
@@ -176,7 +176,7 @@ impl Dialect for OpenAiCompatible {
             if is_terminator(&block) {
                 self.terminated = true;
             }
-            out.push(block.canonical());
+            out.push(block.normalized());
             return Ok(());
         }
         let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(data) else {
@@ -207,7 +207,7 @@ impl Dialect for OpenAiCompatible {
         if self.fix_choices(&mut chunk) {
             out.push(encode_chunk(&Value::Object(chunk)));
         } else {
-            out.push(block.canonical());
+            out.push(block.normalized());
         }
         Ok(())
     }

@@ -86,7 +86,7 @@ impl Dialect for Passthrough {
         if !self.terminated && is_terminator(&block) {
             self.terminated = true;
         }
-        out.push(block.canonical());
+        out.push(block.normalized());
         Ok(())
     }
 

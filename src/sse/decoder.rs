@@ -371,6 +371,12 @@ impl Decoder {
             }
             return Some(Err(self.too_large()));
         }
+        if blank && line_end == 0 {
+            // A blank line with nothing before it ends no block: consume it, yield nothing.
+            self.block = PendingBlock::default();
+            self.pos = end;
+            return None;
+        }
         let buffered = !self.held.is_empty();
         if buffered {
             self.held.put_slice(&self.input[self.pos..end]);

@@ -105,6 +105,8 @@ fn as_str(bytes: &[u8]) -> &str {
 }
 
 /// One block of an event stream: the bytes up to and including the blank line that ends it.
+/// Every block has at least one line before its blank line (extra blank lines carry nothing
+/// and are consumed silently).
 ///
 /// A block that holds `data:` lines dispatches an [`Event`]; blocks without data (comments,
 /// keep-alives, id-only or retry-only blocks) are yielded too, so a proxy can pass them through
@@ -191,6 +193,53 @@ impl Block {
                 out.put_u8(b'\n');
             }
             out.put_u8(b'\n');
+        }
+        out.freeze()
+    }
+}
+
+impl Block {
+    /// The block in the standard form: an event as exactly its `event:`, `id:`, `retry:` and
+    /// `data:` lines (comments and unknown fields inside it dropped), then a blank line; a
+    /// block without an event as [`canonical`](Self::canonical).
+    ///
+    /// Returns [`raw`](Self::raw) itself (no copy) when it already is in that form, as the
+    /// events of well-behaved upstreams are.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_llm_stream::sse::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.push(Bytes::from_static(b"data: {}\n\n: hi\ndata: [DONE]\nfoo: bar\n\n"));
+    /// let plain = decoder.next_block().unwrap().unwrap();
+    /// assert_eq!(plain.normalized().as_ptr(), plain.raw().as_ptr()); // untouched
+    /// let messy = decoder.next_block().unwrap().unwrap();
+    /// assert_eq!(&messy.normalized()[..], b"data: [DONE]\n\n");
+    /// ```
+    pub fn normalized(&self) -> Bytes {
+        let Some(event) = &self.event else {
+            return self.canonical();
+        };
+        if self.is_canonical() && event.id.is_none() && event.retry.is_none() {
+            let data = event.data_bytes();
+            let prefix_len = match event.event_type() {
+                None => 0,
+                Some(t) => 8 + t.len(), // "event: " + type + "\n"
+            };
+            let plain = self.raw.len() == prefix_len + 6 + data.len() + 2
+                && self.raw[prefix_len..].starts_with(b"data: ")
+                && (prefix_len == 0 || self.raw.starts_with(b"event: "))
+                && memchr::memchr(b'\n', data).is_none();
+            if plain {
+                return self.raw.clone();
+            }
+        }
+        let mut out = BytesMut::with_capacity(self.raw.len());
+        if super::encode_event(event, &mut out).is_err() {
+            // Only an event type or id with a line break or NUL fails, and decoded ones have
+            // none; keep the canonical block rather than lose the event.
+            return self.canonical();
         }
         out.freeze()
     }

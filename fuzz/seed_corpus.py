@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the `dialects` fuzz target: every fixture stream once per dialect.
+
+usage: seed_corpus.py FIXTURES_DIR OUT_DIR
+
+The target reads its first byte as the selector: `% 5` picks the dialect (Passthrough,
+OpenAiCompatible, AnthropicMessages, Gemini, Cohere), `>> 3` the chunk size.
+"""
+import os
+import sys
+
+src, dest = sys.argv[1], sys.argv[2]
+os.makedirs(dest, exist_ok=True)
+count = 0
+for root, _, files in os.walk(src):
+    for name in sorted(files):
+        if not name.endswith((".sse", ".ndjson")):
+            continue
+        data = open(os.path.join(root, name), "rb").read()
+        for dialect in range(5):
+            selector = (dialect + 5 * (count % 12)) % 256
+            with open(os.path.join(dest, f"{name}.{dialect}"), "wb") as f:
+                f.write(bytes([selector]) + data)
+        count += 1
+print(f"wrote {count * 5} seeds to {dest}", file=sys.stderr)
