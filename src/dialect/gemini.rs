@@ -33,7 +33,8 @@ pub struct Gemini {
     writer: Option<ChatChunkWriter>,
     /// Per candidate: whether it has had its role chunk, its tool calls, its finish reason.
     candidates: BTreeMap<u32, Candidate>,
-    usage: Option<Value>,
+    /// The last running totals; turned into OpenAI usage once, at the end.
+    usage: Option<UsageMetadata>,
     ended: bool,
 }
 
@@ -92,7 +93,7 @@ struct FunctionCall {
     args: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 struct UsageMetadata {
     #[serde(rename = "promptTokenCount", default)]
     prompt: Option<u64>,
@@ -173,8 +174,8 @@ impl Dialect for Gemini {
                 chunk.model.as_deref().unwrap_or("gemini"),
             )
         });
-        if let Some(usage) = &chunk.usage {
-            self.usage = Some(usage.to_openai());
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
         }
         for candidate in &chunk.candidates {
             let index = candidate.index;
@@ -246,7 +247,8 @@ impl Dialect for Gemini {
             .iter()
             .map(|(i, c)| (*i, c.finish_reason.as_deref().unwrap_or("stop")))
             .collect();
-        for frame in writer.finish_all(&reasons, self.usage.as_ref()) {
+        let usage = self.usage.as_ref().map(UsageMetadata::to_openai);
+        for frame in writer.finish_all(&reasons, usage.as_ref()) {
             out.push(frame);
         }
         self.ended = true;
