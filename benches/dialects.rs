@@ -10,7 +10,9 @@ mod support;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
-use tower_llm_stream::dialect::{AnthropicMessages, Dialect, Frames, Gemini, OpenAiCompatible, Passthrough};
+use tower_llm_stream::dialect::{
+    AnthropicMessages, Dialect, Frames, Gemini, OpenAiCompatible, Passthrough,
+};
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::usage::ChatNormalizer;
 
@@ -55,16 +57,24 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("dialects");
     group.throughput(Throughput::Elements(events as u64));
-    group.bench_function(BenchmarkId::new("bare_reframer", "openai"), |b| b.iter(|| translate(Passthrough::new(), &openai, false)));
+    group.bench_function(BenchmarkId::new("bare_reframer", "openai"), |b| {
+        b.iter(|| translate(Passthrough::new(), &openai, false))
+    });
     group.bench_function(BenchmarkId::new("openai_compatible+usage", "openai"), |b| {
         b.iter(|| translate(OpenAiCompatible::new(), &openai, true))
     });
-    group.bench_function(BenchmarkId::new("bare_reframer", "anthropic"), |b| b.iter(|| translate(Passthrough::any_end(), &anthropic, false)));
+    group.bench_function(BenchmarkId::new("bare_reframer", "anthropic"), |b| {
+        b.iter(|| translate(Passthrough::any_end(), &anthropic, false))
+    });
     group.bench_function(BenchmarkId::new("anthropic+usage", "anthropic"), |b| {
         b.iter(|| translate(AnthropicMessages::new(), &anthropic, true))
     });
-    group.bench_function(BenchmarkId::new("bare_reframer", "gemini"), |b| b.iter(|| translate(Passthrough::any_end(), &gemini, false)));
-    group.bench_function(BenchmarkId::new("gemini+usage", "gemini"), |b| b.iter(|| translate(Gemini::new(), &gemini, true)));
+    group.bench_function(BenchmarkId::new("bare_reframer", "gemini"), |b| {
+        b.iter(|| translate(Passthrough::any_end(), &gemini, false))
+    });
+    group.bench_function(BenchmarkId::new("gemini+usage", "gemini"), |b| {
+        b.iter(|| translate(Gemini::new(), &gemini, true))
+    });
     group.finish();
 }
 

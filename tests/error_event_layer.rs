@@ -190,3 +190,23 @@ async fn head_timeout_504_passes_through_normalized() {
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["error"]["code"], "upstream_timeout");
 }
+
+#[tokio::test]
+async fn responses_error_then_failed_keeps_the_terminal_event() {
+    let raw = common::fixture("openai/responses_error_failed.sse");
+    let steps = vec![
+        Step::Data(bytes::Bytes::from(raw)),
+        data("event: response.output_text.delta\ndata: {}\n\n"),
+    ];
+    let out = through_stack(steps).await;
+    let types: Vec<&str> = out.iter().map(|f| f.lines().next().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "event: response.created",
+            "event: response.in_progress",
+            "event: error",
+            "event: response.failed"
+        ]
+    );
+}

@@ -62,7 +62,9 @@ pub fn sized_chunks(stream: &[u8], size: usize) -> Vec<Bytes> {
 pub fn anthropic_stream(events: usize) -> Vec<u8> {
     let mut out = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5-20250929\",\"id\":\"msg_018E1hg8GoVTGEKQY3ovMcSJ\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_vec();
     for i in 0..events {
-        let word = ["Hello", " there", ",", " how", " can", " I", " help", " today", "?"][i % 9];
+        let word = [
+            "Hello", " there", ",", " how", " can", " I", " help", " today", "?",
+        ][i % 9];
         out.extend_from_slice(format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{word}\"}}      }}\n\n").as_bytes());
     }
     out.extend_from_slice(b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":5}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
@@ -73,8 +75,14 @@ pub fn anthropic_stream(events: usize) -> Vec<u8> {
 pub fn gemini_stream(events: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..events {
-        let word = ["Hello", " there", ",", " how", " can", " I", " help", " today", "?"][i % 9];
-        let finish = if i + 1 == events { ",\"finishReason\": \"STOP\"" } else { "" };
+        let word = [
+            "Hello", " there", ",", " how", " can", " I", " help", " today", "?",
+        ][i % 9];
+        let finish = if i + 1 == events {
+            ",\"finishReason\": \"STOP\""
+        } else {
+            ""
+        };
         out.extend_from_slice(format!("data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": \"{word}\"}}],\"role\": \"model\"}}{finish}}}],\"usageMetadata\": {{\"promptTokenCount\": 13,\"candidatesTokenCount\": {i},\"totalTokenCount\": {}}},\"modelVersion\": \"gemini-2.0-flash\",\"responseId\": \"w1peaMz6INOvnvgPgYfPiQY\"}}\r\n\r\n", 13 + i).as_bytes());
     }
     out

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 ///   parts) → `reasoning_content` and a `content` string;
 /// - tool calls without `index` (Mistral) get one: a call with an `id` opens the next index,
 ///   a fragment without one continues the last;
+/// - transcription deltas (`transcript.text.delta`) carry `text` beside `delta`;
 /// - an error inside a chunk (OpenRouter's top-level `error`) or an `event: error` (Groq)
 ///   becomes the canonical error event `data: {"error":{"type","code","message"}}`, and the
 ///   stream ends there.
@@ -34,14 +35,15 @@ pub struct OpenAiCompatible {
     tool_calls: HashMap<u64, u64>,
 }
 
-fn finders() -> &'static [Finder<'static>; 4] {
-    static FINDERS: OnceLock<[Finder<'static>; 4]> = OnceLock::new();
+fn finders() -> &'static [Finder<'static>; 5] {
+    static FINDERS: OnceLock<[Finder<'static>; 5]> = OnceLock::new();
     FINDERS.get_or_init(|| {
         [
             Finder::new(b"\"reasoning\":"),
             Finder::new(b"\"content\":["),
             Finder::new(b"\"tool_calls\":"),
             Finder::new(b"\"error\":"),
+            Finder::new(b"\"transcript.text.delta\""),
         ]
     })
 }
@@ -166,12 +168,13 @@ impl Dialect for OpenAiCompatible {
         };
         let data = event.data_bytes();
         let typed_error = event.event_type() == Some("error");
-        let [reasoning, parts, tools, error] = finders();
+        let [reasoning, parts, tools, error, transcript] = finders();
         let suspicious = typed_error
             || reasoning.find(data).is_some()
             || parts.find(data).is_some()
             || tools.find(data).is_some()
-            || error.find(data).is_some();
+            || error.find(data).is_some()
+            || transcript.find(data).is_some();
         if !suspicious {
             if is_terminator(&block) {
                 self.terminated = true;
@@ -203,6 +206,18 @@ impl Dialect for OpenAiCompatible {
             self.terminated = true;
             out.push(error_event(&Value::Object(chunk)));
             return Ok(());
+        }
+        if chunk.get("type").and_then(Value::as_str) == Some("transcript.text.delta") {
+            // Both fields: OpenAI's SDKs read `delta`, simpler clients read `text`.
+            if !chunk.contains_key("text") {
+                let delta = chunk
+                    .get("delta")
+                    .cloned()
+                    .unwrap_or_else(|| Value::from(""));
+                chunk.insert("text".into(), delta);
+                out.push(encode_chunk(&Value::Object(chunk)));
+                return Ok(());
+            }
         }
         if self.fix_choices(&mut chunk) {
             out.push(encode_chunk(&Value::Object(chunk)));

@@ -27,6 +27,9 @@ pin_project! {
             #[pin]
             inner: B,
             responses: ResponsesTracker,
+            // After an upstream error event in a Responses stream: only `response.failed`,
+            // the terminal event OpenAI sends after `error`, may still follow.
+            closing: bool,
         },
         // An upstream error response: read (up to a limit) and normalized.
         Normalize {
@@ -82,6 +85,10 @@ impl ResponsesTracker {
         }
     }
 
+    fn is_responses(&self) -> bool {
+        matches!(self.mode, Mode::Responses { .. })
+    }
+
     fn render(&self, error_type: &str, code: &str, message: &str) -> Bytes {
         match self.mode {
             Mode::Responses { next_sequence } => {
@@ -129,6 +136,7 @@ impl<B> ErrorEventBody<B> {
             Kind::Stream {
                 inner,
                 responses: ResponsesTracker::default(),
+                closing: false,
             },
             stats,
         )
@@ -215,7 +223,23 @@ where
                     Poll::Ready(None)
                 }
             },
-            KindProj::Stream { inner, responses } => match ready!(inner.poll_frame(cx)) {
+            KindProj::Stream {
+                inner,
+                responses,
+                closing,
+            } => match ready!(inner.poll_frame(cx)) {
+                Some(Ok(frame)) if *closing => {
+                    *this.done = true;
+                    let frame = frame.map_data(to_bytes);
+                    let failed = frame
+                        .data_ref()
+                        .is_some_and(|d| d.starts_with(b"event: response.failed\n"));
+                    if failed {
+                        stats.frame(frame.data_ref().map_or(0, |d| d.len()), true);
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    Poll::Ready(None)
+                }
                 Some(Ok(frame)) => {
                     let frame = frame.map_data(to_bytes);
                     if let Some(data) = frame.data_ref() {
@@ -227,11 +251,19 @@ where
                                 let code = error_event_code(data);
                                 tracing::warn!(parent: &stats.span, error.code = %code, "upstream error event");
                                 stats.failed("error", code);
-                                *this.done = true;
+                                if responses.is_responses() {
+                                    *closing = true;
+                                } else {
+                                    *this.done = true;
+                                }
                             }
                         }
                     }
                     Poll::Ready(Some(Ok(frame)))
+                }
+                Some(Err(_)) | None if *closing => {
+                    *this.done = true;
+                    Poll::Ready(None)
                 }
                 Some(Err(err)) => {
                     let err: BoxError = err.into();

@@ -11,7 +11,9 @@
 //!   properly. In a Responses API stream the event is `event: error` with `"type":"error"` and
 //!   the next `sequence_number`.
 //! - **An error event from upstream ends the stream**: once a frame that is an error event
-//!   (`data: {"error":…}` or `event: error`) has been forwarded, nothing follows it.
+//!   (`data: {"error":…}` or `event: error`) has been forwarded, nothing follows it, except
+//!   in a Responses API stream the `response.failed` terminal event OpenAI sends right after
+//!   its `error` event.
 //! - **Errors before the head keep their status**: an upstream `4xx`/`5xx` keeps its status
 //!   and its body is normalized to `{"error":{"type","code","message"}}` (OpenAI, Anthropic,
 //!   Gemini, Ollama, Cohere and plain-text shapes understood; the body is read up to 64 KiB);

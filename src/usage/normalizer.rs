@@ -21,14 +21,27 @@ use std::sync::OnceLock;
 ///
 /// Error events pass through and end the stream: no final chunk, no `[DONE]`. Frames that are
 /// not chat or completion chunks (comments, typed events such as the Responses API's) pass
-/// through untouched.
+/// through untouched, and so does a whole stream whose first JSON event is not a chat or
+/// completion chunk (speech and transcription streams: their usage stays in their own
+/// `*.done` event).
 #[derive(Debug, Default)]
 pub struct ChatNormalizer {
+    /// Decided by the first JSON event: chat/completion chunks, or something else (audio,
+    /// Responses events) that passes through untouched.
+    kind: StreamKind,
     head: Option<Head>,
     finish_reasons: BTreeMap<u64, Value>,
     seen_choices: BTreeSet<u64>,
     usage: Option<Value>,
     ended: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    #[default]
+    Unknown,
+    Chat,
+    Other,
 }
 
 /// The fields every chunk repeats, taken from the first one.
@@ -101,6 +114,13 @@ impl ChatNormalizer {
             out.push(frame); // comments, typed events: not ours
             return;
         };
+        if self.kind == StreamKind::Other {
+            if data == b"[DONE]" || data.starts_with(b"{\"error\"") {
+                self.ended = true;
+            }
+            out.push(frame);
+            return;
+        }
         if data == b"[DONE]" {
             self.finish(out);
             return;
@@ -114,7 +134,7 @@ impl ChatNormalizer {
         let needs_rewrite = finish.find(data).is_some()
             || usage.find(data).is_some()
             || groq.find(data).is_some()
-            || self.head.is_none();
+            || self.kind == StreamKind::Unknown;
         if !needs_rewrite {
             out.push(frame);
             return;
@@ -127,6 +147,20 @@ impl ChatNormalizer {
             self.ended = true;
             out.push(frame);
             return;
+        }
+        if self.kind == StreamKind::Unknown {
+            let chat = chunk.contains_key("choices")
+                || matches!(
+                    chunk.get("object").and_then(Value::as_str),
+                    Some("chat.completion.chunk" | "text_completion")
+                );
+            if !chat {
+                // Audio (speech.audio.*, transcript.text.*) or other typed JSON events.
+                self.kind = StreamKind::Other;
+                out.push(frame);
+                return;
+            }
+            self.kind = StreamKind::Chat;
         }
         self.remember_head(&chunk);
         let mut rewritten = false;
