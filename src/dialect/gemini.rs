@@ -119,7 +119,7 @@ fn map_finish_reason(reason: &str, called_tools: bool) -> &'static str {
 }
 
 impl UsageMetadata {
-    fn to_openai(&self) -> Value {
+    fn to_openai(self) -> Value {
         let prompt = self.prompt.unwrap_or(0);
         let thoughts = self.thoughts.unwrap_or(0);
         let completion = self.candidates.unwrap_or(0) + thoughts;
@@ -247,7 +247,7 @@ impl Dialect for Gemini {
             .iter()
             .map(|(i, c)| (*i, c.finish_reason.as_deref().unwrap_or("stop")))
             .collect();
-        let usage = self.usage.as_ref().map(UsageMetadata::to_openai);
+        let usage = self.usage.map(UsageMetadata::to_openai);
         for frame in writer.finish_all(&reasons, usage.as_ref()) {
             out.push(frame);
         }
