@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tower_llm_stream::dialect::{AnthropicMessages, Cohere, Dialect, Frames, Gemini, OpenAiCompatible, Passthrough};
+use tower_llm_stream::dialect::{AnthropicMessages, Cohere, Dialect, Frames, Gemini, OpenAiCompatible, OpenAiResponses, Passthrough};
 use tower_llm_stream::sse::{Decoder, DecodeError};
 use tower_llm_stream::usage::ChatNormalizer;
 
@@ -47,16 +47,19 @@ fn run<D: Dialect>(mut dialect: D, stream: &[u8], chunk: usize) -> (Vec<Bytes>, 
 fuzz_target!(|input: &[u8]| {
     let Some((&selector, stream)) = input.split_first() else { return };
     let chunk = 1 + usize::from(selector >> 3);
-    let (frames, _failed) = match selector % 5 {
+    let (frames, _failed) = match selector % 6 {
         0 => run(Passthrough::new(), stream, chunk),
         1 => run(OpenAiCompatible::new(), stream, chunk),
         2 => run(AnthropicMessages::new(), stream, chunk),
         3 => run(Gemini::new(), stream, chunk),
-        _ => run(Cohere::new(), stream, chunk),
+        4 => run(Cohere::new(), stream, chunk),
+        _ => run(OpenAiResponses::new(), stream, chunk),
     };
     let mut ended = false;
     for frame in &frames {
-        assert!(!ended, "a frame after [DONE] or an error event: {frame:?}");
+        // (A Responses stream may end `error` then `response.failed`.)
+        let failed_after_error = frame.starts_with(b"event: response.failed\n");
+        assert!(!ended || failed_after_error, "a frame after [DONE] or an error event: {frame:?}");
         // One canonical block per frame.
         assert!(frame.ends_with(b"\n\n") && !frame.contains(&b'\r'), "{frame:?}");
         let mut decoder = Decoder::new();

@@ -10,6 +10,7 @@ mod cohere;
 mod gemini;
 mod openai_compat;
 mod passthrough;
+mod responses;
 
 pub use anthropic::AnthropicMessages;
 pub use chat_writer::ChatChunkWriter;
@@ -17,6 +18,7 @@ pub use cohere::Cohere;
 pub use gemini::Gemini;
 pub use openai_compat::OpenAiCompatible;
 pub use passthrough::Passthrough;
+pub use responses::OpenAiResponses;
 
 use crate::error::StreamError;
 use crate::sse::Block;

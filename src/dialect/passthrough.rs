@@ -10,7 +10,10 @@ use crate::sse::Block;
 /// `response.incomplete`, `response.failed`, `error`), or an error object
 /// (`data: {"error":…}`). An upstream that ends without one was cut off, and
 /// [`on_end`](Dialect::on_end) reports [`StreamError::Truncated`].
-/// [`Passthrough::any_end`] accepts any clean end (for SSE streams that have no terminator).
+/// Nothing is forwarded after that end (but the `response.failed` OpenAI sends after a
+/// Responses `error` event).
+/// [`Passthrough::any_end`] accepts any clean end and forwards everything (for SSE streams
+/// that have no terminator).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -32,6 +35,7 @@ use crate::sse::Block;
 pub struct Passthrough {
     require_terminator: bool,
     terminated: bool,
+    ended_by_error: bool,
 }
 
 impl Default for Passthrough {
@@ -46,6 +50,7 @@ impl Passthrough {
         Passthrough {
             require_terminator: true,
             terminated: false,
+            ended_by_error: false,
         }
     }
 
@@ -54,6 +59,7 @@ impl Passthrough {
         Passthrough {
             require_terminator: false,
             terminated: false,
+            ended_by_error: false,
         }
     }
 }
@@ -83,8 +89,22 @@ pub(crate) fn is_terminator(block: &Block) -> bool {
 
 impl Dialect for Passthrough {
     fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
-        if !self.terminated && is_terminator(&block) {
+        if self.terminated && self.require_terminator {
+            // Nothing follows the end of an LLM stream, but the `response.failed` that
+            // OpenAI sends after a Responses `error` event.
+            let failed_after_error = self.ended_by_error
+                && block
+                    .event()
+                    .is_some_and(|e| e.event_type() == Some("response.failed"));
+            if !failed_after_error {
+                return Ok(());
+            }
+            self.ended_by_error = false;
+        } else if is_terminator(&block) {
             self.terminated = true;
+            self.ended_by_error = block
+                .event()
+                .is_some_and(|e| e.event_type() == Some("error"));
         }
         out.push(block.normalized());
         Ok(())

@@ -108,7 +108,9 @@ impl ChatNormalizer {
             return; // nothing follows [DONE] or an error
         }
         let Some(data) = untyped_data(&frame) else {
-            if frame.starts_with(b"event: error\n") {
+            // A typed error ends a chat stream; in a Responses stream typed events are not
+            // ours (and `response.failed` may follow its `error`).
+            if self.kind == StreamKind::Chat && frame.starts_with(b"event: error\n") {
                 self.ended = true;
             }
             out.push(frame); // comments, typed events: not ours
