@@ -3,8 +3,8 @@
 
 usage: seed_corpus.py FIXTURES_DIR OUT_DIR
 
-The target reads its first byte as the selector: `% 6` picks the dialect (Passthrough,
-OpenAiCompatible, AnthropicMessages, Gemini, Cohere, OpenAiResponses), `>> 3` the chunk size.
+The target reads its first byte as the selector: `% 7` picks the dialect (Passthrough,
+OpenAiCompatible, AnthropicMessages, Gemini, Cohere, OpenAiResponses, Ollama over NDJSON), `>> 3` the chunk size.
 """
 import os
 import sys
@@ -17,9 +17,9 @@ for root, _, files in os.walk(src):
         if not name.endswith((".sse", ".ndjson")):
             continue
         data = open(os.path.join(root, name), "rb").read()
-        for dialect in range(6):
-            selector = (dialect + 6 * (count % 10)) % 256
+        for dialect in range(7):
+            selector = (dialect + 7 * (count % 9)) % 256
             with open(os.path.join(dest, f"{name}.{dialect}"), "wb") as f:
                 f.write(bytes([selector]) + data)
         count += 1
-print(f"wrote {count * 6} seeds to {dest}", file=sys.stderr)
+print(f"wrote {count * 7} seeds to {dest}", file=sys.stderr)

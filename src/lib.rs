@@ -14,6 +14,7 @@ mod body_util;
 pub mod dialect;
 pub mod error;
 pub mod error_event;
+pub mod ndjson;
 pub mod reframe;
 pub mod sse;
 pub mod timeout;

@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tower_llm_stream::dialect::{AnthropicMessages, Cohere, Dialect, Frames, Gemini, OpenAiCompatible, OpenAiResponses, Passthrough};
+use tower_llm_stream::dialect::{AnthropicMessages, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible, OpenAiResponses, Passthrough};
+use tower_llm_stream::ndjson::NdjsonDecoder;
 use tower_llm_stream::sse::{Decoder, DecodeError};
 use tower_llm_stream::usage::ChatNormalizer;
 
@@ -44,16 +45,52 @@ fn run<D: Dialect>(mut dialect: D, stream: &[u8], chunk: usize) -> (Vec<Bytes>, 
     (std::iter::from_fn(|| out.pop()).collect(), failed)
 }
 
+/// The NDJSON framing (Ollama): lines instead of SSE blocks, same dialect contract.
+fn run_ndjson<D: Dialect>(mut dialect: D, stream: &[u8], chunk: usize) -> (Vec<Bytes>, bool) {
+    let mut decoder = NdjsonDecoder::new(1 << 16);
+    let mut frames = Frames::new();
+    let mut failed = false;
+    let mut feed = |decoder: &mut NdjsonDecoder, frames: &mut Frames, failed: &mut bool| {
+        while let Some(block) = decoder.next_block() {
+            if *failed {
+                continue;
+            }
+            let result = match block {
+                Ok(block) if block.is_terminated() => dialect.on_block(block, frames),
+                Ok(block) => dialect.on_unterminated(block, frames),
+                Err(_) => Err(tower_llm_stream::StreamError::EventTooLarge { limit: 1 << 16 }),
+            };
+            *failed |= result.is_err();
+        }
+    };
+    for part in stream.chunks(chunk.max(1)) {
+        decoder.push(Bytes::copy_from_slice(part));
+        feed(&mut decoder, &mut frames, &mut failed);
+    }
+    decoder.finish();
+    feed(&mut decoder, &mut frames, &mut failed);
+    if !failed {
+        failed = dialect.on_end(&mut frames).is_err();
+    }
+    let mut normalizer = ChatNormalizer::new();
+    let mut out = Frames::new();
+    while let Some(frame) = frames.pop() {
+        normalizer.on_frame(frame, &mut out);
+    }
+    (std::iter::from_fn(|| out.pop()).collect(), failed)
+}
+
 fuzz_target!(|input: &[u8]| {
     let Some((&selector, stream)) = input.split_first() else { return };
     let chunk = 1 + usize::from(selector >> 3);
-    let (frames, _failed) = match selector % 6 {
+    let (frames, _failed) = match selector % 7 {
         0 => run(Passthrough::new(), stream, chunk),
         1 => run(OpenAiCompatible::new(), stream, chunk),
         2 => run(AnthropicMessages::new(), stream, chunk),
         3 => run(Gemini::new(), stream, chunk),
         4 => run(Cohere::new(), stream, chunk),
-        _ => run(OpenAiResponses::new(), stream, chunk),
+        5 => run(OpenAiResponses::new(), stream, chunk),
+        _ => run_ndjson(Ollama::new(), stream, chunk),
     };
     let mut ended = false;
     for frame in &frames {

@@ -5,17 +5,21 @@
 //! [`Passthrough`] forwards OpenAI-compatible streams as they are, one canonical frame per block.
 
 mod anthropic;
+mod any;
 mod chat_writer;
 mod cohere;
 mod gemini;
+mod ollama;
 mod openai_compat;
 mod passthrough;
 mod responses;
 
 pub use anthropic::AnthropicMessages;
+pub use any::{AnyDialect, Endpoint};
 pub use chat_writer::ChatChunkWriter;
 pub use cohere::Cohere;
 pub use gemini::Gemini;
+pub use ollama::Ollama;
 pub use openai_compat::OpenAiCompatible;
 pub use passthrough::Passthrough;
 pub use responses::OpenAiResponses;
@@ -68,6 +72,13 @@ pub trait Dialect: Send + 'static {
         Err(StreamError::Truncated {
             detail: "the upstream ended in the middle of an event",
         })
+    }
+
+    /// Whether this dialect reads newline-delimited JSON (`application/x-ndjson`, Ollama's
+    /// native API): the reframer then takes such responses too, one line per block, and
+    /// answers `text/event-stream`.
+    fn ndjson(&self) -> bool {
+        false
     }
 
     /// The upstream body ended. Appends any closing frames; returns

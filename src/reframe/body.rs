@@ -1,7 +1,8 @@
 use crate::body_util::{poll_as_bytes, to_bytes};
 use crate::dialect::{Dialect, Frames, Passthrough};
 use crate::error::{BoxError, StreamError};
-use crate::sse::{DecodeError, Decoder};
+use crate::ndjson::NdjsonDecoder;
+use crate::sse::{Block, DecodeError, Decoder};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
@@ -20,8 +21,37 @@ pin_project! {
     }
 }
 
+/// Bytes in, blocks out: SSE, or NDJSON for dialects that read it.
+enum Framer {
+    Sse(Decoder),
+    Ndjson(NdjsonDecoder),
+}
+
+impl Framer {
+    fn push(&mut self, chunk: Bytes) {
+        match self {
+            Framer::Sse(d) => d.push(chunk),
+            Framer::Ndjson(d) => d.push(chunk),
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            Framer::Sse(d) => d.finish(),
+            Framer::Ndjson(d) => d.finish(),
+        }
+    }
+
+    fn next_block(&mut self) -> Option<Result<Block, DecodeError>> {
+        match self {
+            Framer::Sse(d) => d.next_block(),
+            Framer::Ndjson(d) => d.next_block(),
+        }
+    }
+}
+
 struct Reframing<D> {
-    decoder: Decoder,
+    decoder: Framer,
     dialect: D,
     out: Frames,
     trailers: Option<HeaderMap>,
@@ -33,10 +63,27 @@ struct Reframing<D> {
 impl<B, D> ReframeBody<B, D> {
     /// Reframes `inner`'s event stream, translating it with `dialect`.
     pub fn reframe(inner: B, dialect: D, max_event_size: usize) -> Self {
+        Self::with_framer(
+            inner,
+            dialect,
+            Framer::Sse(Decoder::with_max_event_size(max_event_size)),
+        )
+    }
+
+    /// Reframes `inner`'s NDJSON stream (one event per line), translating it with `dialect`.
+    pub fn reframe_ndjson(inner: B, dialect: D, max_event_size: usize) -> Self {
+        Self::with_framer(
+            inner,
+            dialect,
+            Framer::Ndjson(NdjsonDecoder::new(max_event_size)),
+        )
+    }
+
+    fn with_framer(inner: B, dialect: D, decoder: Framer) -> Self {
         ReframeBody {
             inner,
             state: Some(Reframing {
-                decoder: Decoder::with_max_event_size(max_event_size),
+                decoder,
                 dialect,
                 out: Frames::new(),
                 trailers: None,

@@ -1,7 +1,7 @@
-use super::{ReframeBody, is_event_stream};
+use super::{ReframeBody, is_event_stream, is_ndjson};
 use crate::dialect::Dialect;
 use http::Response;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, HeaderName, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,7 +32,7 @@ impl<F, D> ResponseFuture<F, D> {
 impl<F, D, B, E> Future for ResponseFuture<F, D>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    D: Dialect,
+    D: Dialect + Clone + Sync,
 {
     type Output = Result<Response<ReframeBody<B, D>>, E>;
 
@@ -44,7 +44,15 @@ where
             .dialect
             .take()
             .expect("ResponseFuture polled after completion");
-        let body = if is_event_stream(&parts.headers) {
+        // A handler that knows the provider may name the dialect on its response.
+        let dialect = parts.extensions.remove::<D>().unwrap_or(dialect);
+        let ndjson = dialect.ndjson() && is_ndjson(&parts.headers);
+        if ndjson {
+            parts
+                .headers
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        }
+        let body = if ndjson || is_event_stream(&parts.headers) {
             parts.headers.remove(CONTENT_LENGTH);
             parts
                 .headers
@@ -52,7 +60,11 @@ where
             parts
                 .headers
                 .insert(X_ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"));
-            ReframeBody::reframe(body, dialect, *this.max_event_size)
+            if ndjson {
+                ReframeBody::reframe_ndjson(body, dialect, *this.max_event_size)
+            } else {
+                ReframeBody::reframe(body, dialect, *this.max_event_size)
+            }
         } else {
             ReframeBody::passthrough(body)
         };

@@ -9,7 +9,13 @@
 //! into the canonical stream; the default, [`Passthrough`], forwards them as they are and
 //! detects streams that end without their terminator.
 //!
-//! Only `text/event-stream` responses are reframed; others pass through untouched. Reframed
+//! The dialect is the layer's (cloned for each response), unless the response or the request
+//! carries an extension of the same type, which wins (response first): a handler that knows
+//! the provider names it, e.g. with an [`AnyDialect`](crate::dialect::AnyDialect).
+//!
+//! Only `text/event-stream` responses are reframed (and `application/x-ndjson` ones when the
+//! dialect reads NDJSON, as [`Ollama`](crate::dialect::Ollama) does; they become
+//! `text/event-stream`); others pass through untouched. Reframed
 //! responses lose `Content-Length` and get `Cache-Control: no-cache` and
 //! `X-Accel-Buffering: no`; trailers are kept.
 //!
@@ -76,6 +82,19 @@ pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Whether the headers announce newline-delimited JSON.
+pub(crate) fn is_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/x-ndjson")
+                || mime.eq_ignore_ascii_case("application/ndjson")
+        })
 }
 
 #[doc(hidden)]

@@ -46,7 +46,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body,
     ResBody::Error: Into<BoxError>,
-    D: Dialect + Clone,
+    D: Dialect + Clone + Sync,
 {
     type Response = Response<ReframeBody<ResBody, D>>;
     type Error = S::Error;
@@ -57,10 +57,12 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        ResponseFuture::new(
-            self.inner.call(req),
-            self.dialect.clone(),
-            self.max_event_size,
-        )
+        // A request extension of the dialect's type overrides the layer's dialect.
+        let dialect = req
+            .extensions()
+            .get::<D>()
+            .cloned()
+            .unwrap_or_else(|| self.dialect.clone());
+        ResponseFuture::new(self.inner.call(req), dialect, self.max_event_size)
     }
 }

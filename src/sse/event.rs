@@ -199,6 +199,26 @@ impl Block {
 }
 
 impl Block {
+    /// A block carrying one line of another framing (NDJSON) as its event data.
+    pub(crate) fn from_line(line: Bytes, terminated: bool) -> Block {
+        let valid_utf8 = std::str::from_utf8(&line).is_ok();
+        let data = if valid_utf8 {
+            line.clone()
+        } else {
+            Bytes::from(String::from_utf8_lossy(&line).into_owned())
+        };
+        Block {
+            raw: line,
+            has_cr: false,
+            valid_utf8,
+            terminated,
+            event: Some(Event {
+                data,
+                ..Event::default()
+            }),
+        }
+    }
+
     /// The block in the standard form: an event as exactly its `event:`, `id:`, `retry:` and
     /// `data:` lines (comments and unknown fields inside it dropped), then a blank line; a
     /// block without an event as [`canonical`](Self::canonical).

@@ -1,7 +1,7 @@
 //! Running a dialect behind the full stack, and what a client of the standard stream sees.
 #![allow(dead_code)]
 
-use super::script::{Step, frames, sse_upstream};
+use super::script::{Step, frames};
 use http::Request;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -11,19 +11,33 @@ use tower_llm_stream::error_event::ErrorEventLayer;
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::usage::UsageLastChunkLayer;
 
-/// ErrorEvent → UsageLastChunk → SseReframe(dialect) over the scripted upstream.
-pub fn run_stack<D: Dialect + Clone + Send>(dialect: D, steps: Vec<Step>) -> Vec<String> {
+/// ErrorEvent → UsageLastChunk → SseReframe(dialect) over the scripted SSE upstream.
+pub fn run_stack<D: Dialect + Clone + Send + Sync>(dialect: D, steps: Vec<Step>) -> Vec<String> {
+    run_stack_as("text/event-stream", dialect, steps).1
+}
+
+/// The same over an upstream answering `content_type`; returns the client's content type too.
+pub fn run_stack_as<D: Dialect + Clone + Send + Sync>(
+    content_type: &'static str,
+    dialect: D,
+    steps: Vec<Step>,
+) -> (String, Vec<String>) {
     let service = ServiceBuilder::new()
         .layer(ErrorEventLayer::new())
         .layer(UsageLastChunkLayer::new())
         .layer(SseReframeLayer::new().dialect(dialect))
-        .service(sse_upstream(steps));
+        .service(super::script::upstream(content_type, steps));
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap()
         .block_on(async move {
-            frames(service.oneshot(Request::new(())).await.unwrap().into_body()).await
+            let response = service.oneshot(Request::new(())).await.unwrap();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (content_type, frames(response.into_body()).await)
         })
 }
 

@@ -1,0 +1,129 @@
+//! One dialect type for every provider, chosen at run time.
+
+use super::{
+    AnthropicMessages, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible, OpenAiResponses,
+    Passthrough,
+};
+use crate::error::StreamError;
+use crate::sse::Block;
+
+/// The streaming endpoints in scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `/v1/chat/completions`
+    ChatCompletions,
+    /// `/v1/completions`
+    Completions,
+    /// `/v1/responses`
+    Responses,
+    /// `/v1/audio/speech` with `stream_format: "sse"`
+    Speech,
+    /// `/v1/audio/transcriptions` with `stream=true`
+    Transcriptions,
+}
+
+impl Endpoint {
+    /// The endpoint of a request path (`/v1/chat/completions`, …), if it is one of them.
+    pub fn from_path(path: &str) -> Option<Endpoint> {
+        let path = path.trim_end_matches('/');
+        Some(
+            match path.rsplit_once("/v1/").map_or(path, |(_, rest)| rest) {
+                "chat/completions" => Endpoint::ChatCompletions,
+                "completions" => Endpoint::Completions,
+                "responses" => Endpoint::Responses,
+                "audio/speech" => Endpoint::Speech,
+                "audio/transcriptions" => Endpoint::Transcriptions,
+                _ => return None,
+            },
+        )
+    }
+}
+
+/// Any of the crate's dialects, chosen at run time (from the provider name, a route, a
+/// request). Use it as the layer's dialect; a request extension of this type overrides the
+/// layer's choice for that request.
+///
+/// ```
+/// use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+/// use tower_llm_stream::reframe::SseReframeLayer;
+///
+/// let dialect = AnyDialect::for_provider("anthropic", Endpoint::ChatCompletions);
+/// assert!(matches!(dialect, AnyDialect::Anthropic(_)));
+/// let layer = SseReframeLayer::new().dialect(AnyDialect::for_provider("openai", Endpoint::Responses));
+///
+/// // Per request: the handler that knows the provider says so.
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(AnyDialect::for_provider("gemini", Endpoint::ChatCompletions));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AnyDialect {
+    /// [`Passthrough`]
+    Passthrough(Passthrough),
+    /// [`OpenAiCompatible`]
+    OpenAi(OpenAiCompatible),
+    /// [`OpenAiResponses`]
+    Responses(OpenAiResponses),
+    /// [`AnthropicMessages`]
+    Anthropic(AnthropicMessages),
+    /// [`Gemini`]
+    Gemini(Gemini),
+    /// [`Cohere`]
+    Cohere(Cohere),
+    /// [`Ollama`] (native API)
+    Ollama(Ollama),
+}
+
+impl Default for AnyDialect {
+    fn default() -> Self {
+        AnyDialect::OpenAi(OpenAiCompatible::new())
+    }
+}
+
+impl AnyDialect {
+    /// The dialect a provider streams for an endpoint, as the proxy names providers:
+    /// `anthropic`, `gemini` (or `google`), `cohere`, `ollama` (native API) have their own;
+    /// every other provider (`openai`, `azure`, `groq`, `mistral`, `deepseek`, `openrouter`,
+    /// `vllm`, `llamacpp`, custom OpenAI-compatible servers) speaks OpenAI's, with the
+    /// Responses API normalizer for [`Endpoint::Responses`].
+    pub fn for_provider(provider: &str, endpoint: Endpoint) -> AnyDialect {
+        match (provider.to_ascii_lowercase().as_str(), endpoint) {
+            ("anthropic", _) => AnyDialect::Anthropic(AnthropicMessages::new()),
+            ("gemini" | "google", _) => AnyDialect::Gemini(Gemini::new()),
+            ("cohere", _) => AnyDialect::Cohere(Cohere::new()),
+            ("ollama", _) => AnyDialect::Ollama(Ollama::new()),
+            (_, Endpoint::Responses) => AnyDialect::Responses(OpenAiResponses::new()),
+            _ => AnyDialect::OpenAi(OpenAiCompatible::new()),
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn Dialect {
+        match self {
+            AnyDialect::Passthrough(d) => d,
+            AnyDialect::OpenAi(d) => d,
+            AnyDialect::Responses(d) => d,
+            AnyDialect::Anthropic(d) => d,
+            AnyDialect::Gemini(d) => d,
+            AnyDialect::Cohere(d) => d,
+            AnyDialect::Ollama(d) => d,
+        }
+    }
+}
+
+impl Dialect for AnyDialect {
+    fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
+        self.inner().on_block(block, out)
+    }
+
+    fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
+        self.inner().on_unterminated(block, out)
+    }
+
+    fn ndjson(&self) -> bool {
+        matches!(self, AnyDialect::Ollama(_))
+    }
+
+    fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError> {
+        self.inner().on_end(out)
+    }
+}
