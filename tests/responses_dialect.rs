@@ -49,6 +49,18 @@ fn assert_standard(path: &str, out: &[String]) -> Vec<(Option<String>, Value)> {
                 data["content_index"].as_u64().unwrap(),
             ));
         }
+        if kind.starts_with("response.output_item.") {
+            assert!(
+                data["output_index"].is_u64(),
+                "{path}: output_index on {kind}"
+            );
+        }
+        if let Some(response) = data.get("response") {
+            assert!(
+                response["output"].is_array(),
+                "{path}: {kind} has an output list"
+            );
+        }
         if let Some(item) = data["item_id"].as_str() {
             assert!(
                 data["output_index"].is_u64(),

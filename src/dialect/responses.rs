@@ -16,6 +16,8 @@ use serde_json::{Map, Value, json};
 ///   broken).
 /// - `response.created` comes first (one is made from the first event's response id when the
 ///   upstream skips it).
+/// - Every `response` snapshot has `object: "response"` and an `output` list (llama.cpp's
+///   `response.created` has neither; the SDKs' stream helpers need them).
 /// - `output_index` and `content_index` are filled in from the items and content parts seen;
 ///   a text delta for a message item or part never announced gets its
 ///   `response.output_item.added` / `response.content_part.added` first.
@@ -134,8 +136,7 @@ impl Dialect for OpenAiResponses {
                     .and_then(|r| r.get("id"))
                     .cloned()
                     .unwrap_or_else(|| Value::from("resp_unknown"));
-                let created =
-                    json!({"response": {"id": id, "object": "response", "status": "in_progress"}});
+                let created = json!({"response": {"id": id, "object": "response", "status": "in_progress", "output": []}});
                 if let Value::Object(created) = created {
                     self.emit(created, "response.created", out);
                 }
@@ -147,7 +148,12 @@ impl Dialect for OpenAiResponses {
                     .get("output_index")
                     .and_then(Value::as_u64)
                     .unwrap_or(self.items.len() as u64);
-                let id = obj["item"]["id"].as_str().unwrap_or_default().to_owned();
+                let id = obj
+                    .get("item")
+                    .and_then(|item| item.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let slot = index as usize;
                 if self.items.len() <= slot {
                     self.items.resize(slot + 1, (String::new(), 0));
@@ -156,7 +162,18 @@ impl Dialect for OpenAiResponses {
                 obj.entry("output_index").or_insert(Value::from(index));
             }
             "error" => self.errored = true,
-            _ => {}
+            _ => {
+                // `response.output_item.done` names its item inside `item`.
+                let known = obj
+                    .get("item")
+                    .and_then(|item| item.get("id"))
+                    .and_then(Value::as_str)
+                    .and_then(|id| self.items.iter().position(|(item, _)| item == id));
+                if let Some(index) = known {
+                    obj.entry("output_index")
+                        .or_insert(Value::from(index as u64));
+                }
+            }
         }
         if let Some(item_id) = obj
             .get("item_id")
@@ -196,10 +213,17 @@ impl Dialect for OpenAiResponses {
                 }
             }
         }
-        if TERMINAL.contains(&kind.as_str()) {
-            self.terminated = true;
-        } else if let Some(Value::Object(response)) = obj.get_mut("response") {
-            if response.get("usage").is_some_and(Value::is_object) {
+        let terminal = TERMINAL.contains(&kind.as_str());
+        self.terminated |= terminal;
+        if let Some(Value::Object(response)) = obj.get_mut("response") {
+            // The response snapshot clients build on: an object with an `output` list.
+            response
+                .entry("object")
+                .or_insert_with(|| Value::from("response"));
+            if !response.get("output").is_some_and(Value::is_array) {
+                response.insert("output".into(), Value::Array(Vec::new()));
+            }
+            if !terminal && response.get("usage").is_some_and(Value::is_object) {
                 response.insert("usage".into(), Value::Null);
             }
         }

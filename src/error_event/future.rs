@@ -1,5 +1,5 @@
 use super::ErrorEventBody;
-use super::stats::StreamStats;
+use super::stats::{StreamLabels, StreamStats};
 use crate::body_util::json_error_response;
 use crate::error::BoxError;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -68,6 +68,11 @@ where
             }
         };
         let (mut parts, body) = response.into_parts();
+        // A handler that learns the provider and model late may label the response instead.
+        if let Some(labels) = parts.extensions.get::<StreamLabels>() {
+            span.record("gen_ai.system", &*labels.system);
+            span.record("gen_ai.request.model", &*labels.model);
+        }
         let stats = StreamStats::new(span, *this.started, parts.status);
         let body = if parts.status.is_client_error() || parts.status.is_server_error() {
             parts.headers.remove(CONTENT_LENGTH);

@@ -6,8 +6,9 @@ use tokio::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
 
-/// Labels for a stream's span, taken from a request extension when present (a proxy knows the
-/// provider and model; the layers do not parse requests).
+/// Labels for a stream's span, taken from a request extension, or a response extension (for
+/// handlers that learn the provider and model from the body), when present: the layers do
+/// not parse requests.
 ///
 /// ```
 /// use tower_llm_stream::error_event::StreamLabels;
