@@ -11,6 +11,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body_util;
+pub mod canonical;
 pub mod dialect;
 pub mod error;
 pub mod error_event;

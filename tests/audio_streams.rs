@@ -34,6 +34,9 @@ fn speech_stream_passes_with_usage_in_its_done_event() {
     assert_eq!(client, upstream, "every event unchanged");
     assert_eq!(out.last().unwrap(), "data: [DONE]\n\n");
     assert!(out.iter().all(|f| !f.contains('\r')));
+    for event in &client {
+        common::dialects::assert_typed::<tower_llm_stream::canonical::SpeechEvent>("speech", event);
+    }
     let done = &client[client.len() - 1];
     assert_eq!(done["type"], "speech.audio.done");
     assert!(done["usage"]["total_tokens"].is_u64());
@@ -61,6 +64,11 @@ fn transcription_deltas_carry_delta_and_text() {
             } else {
                 assert_eq!(ev, up, "{path}: segments and done pass through");
             }
+        }
+        for event in &client {
+            common::dialects::assert_typed::<tower_llm_stream::canonical::TranscriptionEvent>(
+                path, event,
+            );
         }
         let done = client.last().unwrap();
         assert_eq!(done["type"], "transcript.text.done", "{path}");

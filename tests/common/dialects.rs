@@ -130,3 +130,22 @@ pub fn assert_standard(path: &str, out: &[String]) -> Vec<Value> {
     }
     chunks
 }
+
+/// The value reads as the canonical type `T` and writes back to exactly itself: the types
+/// describe the stream and lose nothing.
+pub fn assert_typed<'a, T>(path: &str, value: &'a Value)
+where
+    T: serde::Deserialize<'a> + serde::Serialize,
+{
+    let typed = T::deserialize(value).unwrap_or_else(|e| {
+        panic!(
+            "{path}: {value} does not read as {}: {e}",
+            std::any::type_name::<T>()
+        )
+    });
+    assert_eq!(
+        &serde_json::to_value(&typed).unwrap(),
+        value,
+        "{path}: round trip"
+    );
+}
