@@ -178,9 +178,7 @@ impl Dialect for Cohere {
             return Ok(()); // Cohere's own trailing [DONE]
         }
         let _ = (block, out);
-        Err(StreamError::Truncated {
-            detail: "the upstream ended in the middle of an event",
-        })
+        Err(super::cut_mid_event())
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

@@ -219,16 +219,7 @@ impl Dialect for Gemini {
     }
 
     fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
-        // A complete JSON chunk without its blank line is whole: nothing can be missing.
-        let whole = block.event().is_some_and(|e| {
-            serde_json::from_slice::<serde::de::IgnoredAny>(e.data_bytes()).is_ok()
-        });
-        if whole {
-            return self.on_block(block, out);
-        }
-        Err(StreamError::Truncated {
-            detail: "the upstream ended in the middle of an event",
-        })
+        super::translate_if_whole_json(self, block, out)
     }
 
     fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError> {

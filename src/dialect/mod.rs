@@ -69,9 +69,7 @@ pub trait Dialect: Send + 'static {
     /// itself (say, its terminator) by translating it like any other.
     fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
         let _ = (block, out);
-        Err(StreamError::Truncated {
-            detail: "the upstream ended in the middle of an event",
-        })
+        Err(cut_mid_event())
     }
 
     /// Whether this dialect reads newline-delimited JSON (`application/x-ndjson`, Ollama's
@@ -85,6 +83,30 @@ pub trait Dialect: Send + 'static {
     /// [`StreamError::Truncated`] when the upstream never sent the event that marks a complete
     /// stream.
     fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError>;
+}
+
+/// The error for a stream that ended inside an event.
+pub(crate) fn cut_mid_event() -> StreamError {
+    StreamError::Truncated {
+        detail: "the upstream ended in the middle of an event",
+    }
+}
+
+/// For dialects whose events are whole JSON documents: a last block without its closing blank
+/// line (or newline) lost nothing if its data parses, so it is translated like any other.
+pub(crate) fn translate_if_whole_json<D: Dialect + ?Sized>(
+    dialect: &mut D,
+    block: Block,
+    out: &mut Frames,
+) -> Result<(), StreamError> {
+    let whole = block
+        .event()
+        .is_some_and(|e| serde_json::from_slice::<serde::de::IgnoredAny>(e.data_bytes()).is_ok());
+    if whole {
+        dialect.on_block(block, out)
+    } else {
+        Err(cut_mid_event())
+    }
 }
 
 /// The frames a [`Dialect`] produces, in order. The queue is reused across events, so pushing

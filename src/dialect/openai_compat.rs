@@ -231,9 +231,7 @@ impl Dialect for OpenAiCompatible {
         if block.event().is_some_and(|e| e.data() == "[DONE]") {
             return self.on_block(block, out);
         }
-        Err(StreamError::Truncated {
-            detail: "the upstream ended in the middle of an event",
-        })
+        Err(super::cut_mid_event())
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

@@ -116,9 +116,7 @@ impl Dialect for Passthrough {
         if is_terminator(&block) && block.event().is_some_and(|e| e.data() == "[DONE]") {
             return self.on_block(block, out);
         }
-        Err(StreamError::Truncated {
-            detail: "the upstream ended in the middle of an event",
-        })
+        Err(super::cut_mid_event())
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {
