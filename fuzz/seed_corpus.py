@@ -3,8 +3,9 @@
 
 usage: seed_corpus.py FIXTURES_DIR OUT_DIR
 
-The target reads its first byte as the selector: `% 7` picks the dialect (Passthrough,
-OpenAiCompatible, AnthropicMessages, Gemini, Cohere, OpenAiResponses, Ollama over NDJSON), `>> 3` the chunk size.
+The target reads its first byte as the selector: `% 8` picks the dialect (Passthrough,
+OpenAiCompatible, AnthropicMessages, Gemini, Cohere, OpenAiResponses, Ollama over NDJSON,
+Bedrock over AWS event-stream), `>> 3` the chunk size.
 """
 import os
 import sys
@@ -14,12 +15,12 @@ os.makedirs(dest, exist_ok=True)
 count = 0
 for root, _, files in os.walk(src):
     for name in sorted(files):
-        if not name.endswith((".sse", ".ndjson")):
+        if not name.endswith((".sse", ".ndjson", ".bin")):
             continue
         data = open(os.path.join(root, name), "rb").read()
-        for dialect in range(7):
-            selector = (dialect + 7 * (count % 9)) % 256
+        for dialect in range(8):
+            selector = (dialect + 8 * (count % 8)) % 256
             with open(os.path.join(dest, f"{name}.{dialect}"), "wb") as f:
                 f.write(bytes([selector]) + data)
         count += 1
-print(f"wrote {count * 7} seeds to {dest}", file=sys.stderr)
+print(f"wrote {count * 8} seeds to {dest}", file=sys.stderr)

@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod dialect;
 pub mod error;
 pub mod error_event;
+pub mod eventstream;
 pub mod ndjson;
 pub mod reframe;
 pub mod sse;

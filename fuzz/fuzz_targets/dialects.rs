@@ -5,92 +5,89 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tower_llm_stream::dialect::{AnthropicMessages, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible, OpenAiResponses, Passthrough};
+use tower_llm_stream::dialect::{
+    AnthropicMessages, Bedrock, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible, OpenAiResponses, Passthrough,
+};
+use tower_llm_stream::eventstream::EventStreamDecoder;
 use tower_llm_stream::ndjson::NdjsonDecoder;
-use tower_llm_stream::sse::{Decoder, DecodeError};
+use tower_llm_stream::sse::{Block, DecodeError, Decoder};
 use tower_llm_stream::usage::ChatNormalizer;
+use tower_llm_stream::StreamError;
 
-fn run<D: Dialect>(mut dialect: D, stream: &[u8], chunk: usize) -> (Vec<Bytes>, bool) {
-    let mut decoder = Decoder::with_max_event_size(1 << 16);
-    let mut frames = Frames::new();
-    let mut failed = false;
-    let mut feed = |decoder: &mut Decoder, frames: &mut Frames, failed: &mut bool| {
-        while let Some(block) = decoder.next_block() {
-            if *failed {
-                continue;
-            }
-            let result = match block {
-                Ok(block) if block.is_terminated() => dialect.on_block(block, frames),
-                Ok(block) => dialect.on_unterminated(block, frames),
-                Err(DecodeError::EventTooLarge { .. }) => Err(tower_llm_stream::StreamError::EventTooLarge { limit: 1 << 16 }),
-                Err(_) => Ok(()),
-            };
-            *failed |= result.is_err();
-        }
-    };
-    for part in stream.chunks(chunk.max(1)) {
-        decoder.push(Bytes::copy_from_slice(part));
-        feed(&mut decoder, &mut frames, &mut failed);
-    }
-    decoder.finish();
-    feed(&mut decoder, &mut frames, &mut failed);
-    if !failed {
-        failed = dialect.on_end(&mut frames).is_err();
-    }
-    let mut normalizer = ChatNormalizer::new();
-    let mut out = Frames::new();
-    while let Some(frame) = frames.pop() {
-        normalizer.on_frame(frame, &mut out);
-    }
-    (std::iter::from_fn(|| out.pop()).collect(), failed)
+const LIMIT: usize = 1 << 16;
+
+/// The three framings behind one face.
+trait Framer {
+    fn push(&mut self, chunk: Bytes);
+    fn finish(&mut self);
+    fn next(&mut self) -> Option<Result<Block, DecodeError>>;
 }
 
-/// The NDJSON framing (Ollama): lines instead of SSE blocks, same dialect contract.
-fn run_ndjson<D: Dialect>(mut dialect: D, stream: &[u8], chunk: usize) -> (Vec<Bytes>, bool) {
-    let mut decoder = NdjsonDecoder::new(1 << 16);
+macro_rules! framer {
+    ($t:ty) => {
+        impl Framer for $t {
+            fn push(&mut self, chunk: Bytes) {
+                <$t>::push(self, chunk)
+            }
+            fn finish(&mut self) {
+                <$t>::finish(self)
+            }
+            fn next(&mut self) -> Option<Result<Block, DecodeError>> {
+                self.next_block()
+            }
+        }
+    };
+}
+framer!(Decoder);
+framer!(NdjsonDecoder);
+framer!(EventStreamDecoder);
+
+fn run<F: Framer, D: Dialect>(mut framer: F, mut dialect: D, stream: &[u8], chunk: usize) -> Vec<Bytes> {
     let mut frames = Frames::new();
     let mut failed = false;
-    let mut feed = |decoder: &mut NdjsonDecoder, frames: &mut Frames, failed: &mut bool| {
-        while let Some(block) = decoder.next_block() {
+    let mut feed = |framer: &mut F, frames: &mut Frames, failed: &mut bool| {
+        while let Some(block) = framer.next() {
             if *failed {
                 continue;
             }
             let result = match block {
                 Ok(block) if block.is_terminated() => dialect.on_block(block, frames),
                 Ok(block) => dialect.on_unterminated(block, frames),
-                Err(_) => Err(tower_llm_stream::StreamError::EventTooLarge { limit: 1 << 16 }),
+                Err(_) => Err(StreamError::EventTooLarge { limit: LIMIT }),
             };
             *failed |= result.is_err();
         }
     };
     for part in stream.chunks(chunk.max(1)) {
-        decoder.push(Bytes::copy_from_slice(part));
-        feed(&mut decoder, &mut frames, &mut failed);
+        framer.push(Bytes::copy_from_slice(part));
+        feed(&mut framer, &mut frames, &mut failed);
     }
-    decoder.finish();
-    feed(&mut decoder, &mut frames, &mut failed);
+    framer.finish();
+    feed(&mut framer, &mut frames, &mut failed);
     if !failed {
-        failed = dialect.on_end(&mut frames).is_err();
+        let _ = dialect.on_end(&mut frames);
     }
     let mut normalizer = ChatNormalizer::new();
     let mut out = Frames::new();
     while let Some(frame) = frames.pop() {
         normalizer.on_frame(frame, &mut out);
     }
-    (std::iter::from_fn(|| out.pop()).collect(), failed)
+    std::iter::from_fn(|| out.pop()).collect()
 }
 
 fuzz_target!(|input: &[u8]| {
     let Some((&selector, stream)) = input.split_first() else { return };
     let chunk = 1 + usize::from(selector >> 3);
-    let (frames, _failed) = match selector % 7 {
-        0 => run(Passthrough::new(), stream, chunk),
-        1 => run(OpenAiCompatible::new(), stream, chunk),
-        2 => run(AnthropicMessages::new(), stream, chunk),
-        3 => run(Gemini::new(), stream, chunk),
-        4 => run(Cohere::new(), stream, chunk),
-        5 => run(OpenAiResponses::new(), stream, chunk),
-        _ => run_ndjson(Ollama::new(), stream, chunk),
+    let sse = || Decoder::with_max_event_size(LIMIT);
+    let frames = match selector % 8 {
+        0 => run(sse(), Passthrough::new(), stream, chunk),
+        1 => run(sse(), OpenAiCompatible::new(), stream, chunk),
+        2 => run(sse(), AnthropicMessages::new(), stream, chunk),
+        3 => run(sse(), Gemini::new(), stream, chunk),
+        4 => run(sse(), Cohere::new(), stream, chunk),
+        5 => run(sse(), OpenAiResponses::new(), stream, chunk),
+        6 => run(NdjsonDecoder::new(LIMIT), Ollama::new(), stream, chunk),
+        _ => run(EventStreamDecoder::new(LIMIT), Bedrock::new(), stream, chunk),
     };
     let mut ended = false;
     for frame in &frames {
@@ -104,7 +101,6 @@ fuzz_target!(|input: &[u8]| {
         let block = decoder.next_block().expect("a whole block").expect("no error");
         assert!(block.is_canonical());
         assert!(decoder.next_block().is_none(), "more than one block in {frame:?}");
-        assert!(std::str::from_utf8(frame).is_ok());
         if let Some(event) = block.event() {
             // The end markers of the contract: untyped `[DONE]` or error object, `event: error`.
             let data = event.data();

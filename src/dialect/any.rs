@@ -1,8 +1,8 @@
 //! One dialect type for every provider, chosen at run time.
 
 use super::{
-    AnthropicMessages, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible, OpenAiResponses,
-    Passthrough,
+    AnthropicMessages, Bedrock, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible,
+    OpenAiResponses, Passthrough,
 };
 use crate::error::StreamError;
 use crate::sse::Block;
@@ -72,6 +72,8 @@ pub enum AnyDialect {
     Cohere(Cohere),
     /// [`Ollama`] (native API)
     Ollama(Ollama),
+    /// [`Bedrock`] (ConverseStream)
+    Bedrock(Bedrock),
 }
 
 impl Default for AnyDialect {
@@ -82,7 +84,8 @@ impl Default for AnyDialect {
 
 impl AnyDialect {
     /// The dialect a provider streams for an endpoint, as the proxy names providers:
-    /// `anthropic`, `gemini` (or `google`), `cohere`, `ollama` (native API) have their own;
+    /// `anthropic`, `gemini` (or `google`), `cohere`, `ollama` (native API), `bedrock`
+    /// (ConverseStream) have their own;
     /// every other provider (`openai`, `azure`, `groq`, `mistral`, `deepseek`, `openrouter`,
     /// `vllm`, `llamacpp`, custom OpenAI-compatible servers) speaks OpenAI's, with the
     /// Responses API normalizer for [`Endpoint::Responses`].
@@ -92,6 +95,7 @@ impl AnyDialect {
             ("gemini" | "google", _) => AnyDialect::Gemini(Gemini::new()),
             ("cohere", _) => AnyDialect::Cohere(Cohere::new()),
             ("ollama", _) => AnyDialect::Ollama(Ollama::new()),
+            ("bedrock", _) => AnyDialect::Bedrock(Bedrock::new()),
             (_, Endpoint::Responses) => AnyDialect::Responses(OpenAiResponses::new()),
             _ => AnyDialect::OpenAi(OpenAiCompatible::new()),
         }
@@ -106,6 +110,7 @@ impl AnyDialect {
             AnyDialect::Gemini(d) => d,
             AnyDialect::Cohere(d) => d,
             AnyDialect::Ollama(d) => d,
+            AnyDialect::Bedrock(d) => d,
         }
     }
 }
@@ -119,8 +124,12 @@ impl Dialect for AnyDialect {
         self.inner().on_unterminated(block, out)
     }
 
-    fn ndjson(&self) -> bool {
-        matches!(self, AnyDialect::Ollama(_))
+    fn framing(&self) -> super::Framing {
+        match self {
+            AnyDialect::Ollama(d) => d.framing(),
+            AnyDialect::Bedrock(d) => d.framing(),
+            _ => super::Framing::Sse,
+        }
     }
 
     fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError> {

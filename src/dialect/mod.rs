@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod any;
+mod bedrock;
 mod chat_writer;
 mod cohere;
 mod gemini;
@@ -16,6 +17,7 @@ mod responses;
 
 pub use anthropic::AnthropicMessages;
 pub use any::{AnyDialect, Endpoint};
+pub use bedrock::Bedrock;
 pub use chat_writer::ChatChunkWriter;
 pub use cohere::Cohere;
 pub use gemini::Gemini;
@@ -72,17 +74,29 @@ pub trait Dialect: Send + 'static {
         Err(cut_mid_event())
     }
 
-    /// Whether this dialect reads newline-delimited JSON (`application/x-ndjson`, Ollama's
-    /// native API): the reframer then takes such responses too, one line per block, and
-    /// answers `text/event-stream`.
-    fn ndjson(&self) -> bool {
-        false
+    /// The framing this dialect reads besides SSE: the reframer then takes responses of that
+    /// content type too (one line, or one binary message, per block) and answers
+    /// `text/event-stream`.
+    fn framing(&self) -> Framing {
+        Framing::Sse
     }
 
     /// The upstream body ended. Appends any closing frames; returns
     /// [`StreamError::Truncated`] when the upstream never sent the event that marks a complete
     /// stream.
     fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError>;
+}
+
+/// How an upstream frames its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Framing {
+    /// `text/event-stream`.
+    Sse,
+    /// `application/x-ndjson`: one JSON object per line (Ollama's native API).
+    Ndjson,
+    /// `application/vnd.amazon.eventstream`: binary messages with CRC-32 checks (Bedrock).
+    AwsEventStream,
 }
 
 /// The error for a stream that ended inside an event.

@@ -65,8 +65,8 @@ impl Ollama {
 }
 
 impl Dialect for Ollama {
-    fn ndjson(&self) -> bool {
-        true
+    fn framing(&self) -> super::Framing {
+        super::Framing::Ndjson
     }
 
     fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {

@@ -1,6 +1,7 @@
 use crate::body_util::{poll_as_bytes, to_bytes};
 use crate::dialect::{Dialect, Frames, Passthrough};
 use crate::error::{BoxError, StreamError};
+use crate::eventstream::EventStreamDecoder;
 use crate::ndjson::NdjsonDecoder;
 use crate::sse::{Block, DecodeError, Decoder};
 use bytes::Bytes;
@@ -25,6 +26,7 @@ pin_project! {
 enum Framer {
     Sse(Decoder),
     Ndjson(NdjsonDecoder),
+    AwsEventStream(EventStreamDecoder),
 }
 
 impl Framer {
@@ -32,6 +34,7 @@ impl Framer {
         match self {
             Framer::Sse(d) => d.push(chunk),
             Framer::Ndjson(d) => d.push(chunk),
+            Framer::AwsEventStream(d) => d.push(chunk),
         }
     }
 
@@ -39,6 +42,7 @@ impl Framer {
         match self {
             Framer::Sse(d) => d.finish(),
             Framer::Ndjson(d) => d.finish(),
+            Framer::AwsEventStream(d) => d.finish(),
         }
     }
 
@@ -46,6 +50,7 @@ impl Framer {
         match self {
             Framer::Sse(d) => d.next_block(),
             Framer::Ndjson(d) => d.next_block(),
+            Framer::AwsEventStream(d) => d.next_block(),
         }
     }
 }
@@ -77,6 +82,12 @@ impl<B, D> ReframeBody<B, D> {
             dialect,
             Framer::Ndjson(NdjsonDecoder::new(max_event_size)),
         )
+    }
+
+    /// Reframes `inner`'s AWS event-stream (binary messages), translating it with `dialect`.
+    pub fn reframe_aws_event_stream(inner: B, dialect: D, max_event_size: usize) -> Self {
+        let decoder = Framer::AwsEventStream(EventStreamDecoder::new(max_event_size));
+        Self::with_framer(inner, dialect, decoder)
     }
 
     fn with_framer(inner: B, dialect: D, decoder: Framer) -> Self {
@@ -158,6 +169,10 @@ where
                 }
                 Some(Err(DecodeError::EventTooLarge { limit })) => {
                     st.error = Some(StreamError::EventTooLarge { limit }.into());
+                    continue;
+                }
+                Some(Err(DecodeError::Corrupt { detail })) => {
+                    st.error = Some(StreamError::MalformedEvent { detail }.into());
                     continue;
                 }
                 None if st.inner_done => {

@@ -1,5 +1,6 @@
-use super::{ReframeBody, is_event_stream, is_ndjson};
+use super::{ReframeBody, is_aws_event_stream, is_event_stream, is_ndjson};
 use crate::dialect::Dialect;
+use crate::dialect::Framing;
 use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use pin_project_lite::pin_project;
@@ -46,27 +47,36 @@ where
             .expect("ResponseFuture polled after completion");
         // A handler that knows the provider may name the dialect on its response.
         let dialect = parts.extensions.remove::<D>().unwrap_or(dialect);
-        let ndjson = dialect.ndjson() && is_ndjson(&parts.headers);
-        if ndjson {
-            parts
-                .headers
-                .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        }
-        let body = if ndjson || is_event_stream(&parts.headers) {
-            parts.headers.remove(CONTENT_LENGTH);
-            parts
-                .headers
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            parts
-                .headers
-                .insert(X_ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"));
-            if ndjson {
-                ReframeBody::reframe_ndjson(body, dialect, *this.max_event_size)
-            } else {
-                ReframeBody::reframe(body, dialect, *this.max_event_size)
+        let framing = match dialect.framing() {
+            Framing::Ndjson if is_ndjson(&parts.headers) => Some(Framing::Ndjson),
+            Framing::AwsEventStream if is_aws_event_stream(&parts.headers) => {
+                Some(Framing::AwsEventStream)
             }
-        } else {
-            ReframeBody::passthrough(body)
+            _ if is_event_stream(&parts.headers) => Some(Framing::Sse),
+            _ => None,
+        };
+        let body = match framing {
+            Some(framing) => {
+                parts.headers.remove(CONTENT_LENGTH);
+                parts
+                    .headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                parts
+                    .headers
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                parts
+                    .headers
+                    .insert(X_ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"));
+                let max = *this.max_event_size;
+                match framing {
+                    Framing::Sse => ReframeBody::reframe(body, dialect, max),
+                    Framing::Ndjson => ReframeBody::reframe_ndjson(body, dialect, max),
+                    Framing::AwsEventStream => {
+                        ReframeBody::reframe_aws_event_stream(body, dialect, max)
+                    }
+                }
+            }
+            None => ReframeBody::passthrough(body),
         };
         Poll::Ready(Ok(Response::from_parts(parts, body)))
     }

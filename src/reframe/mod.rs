@@ -13,9 +13,11 @@
 //! carries an extension of the same type, which wins (response first): a handler that knows
 //! the provider names it, e.g. with an [`AnyDialect`](crate::dialect::AnyDialect).
 //!
-//! Only `text/event-stream` responses are reframed (and `application/x-ndjson` ones when the
-//! dialect reads NDJSON, as [`Ollama`](crate::dialect::Ollama) does; they become
-//! `text/event-stream`); others pass through untouched. Reframed
+//! Only `text/event-stream` responses are reframed, and the framing a dialect reads
+//! ([`Dialect::framing`](crate::dialect::Dialect::framing)): `application/x-ndjson` for
+//! [`Ollama`](crate::dialect::Ollama), `application/vnd.amazon.eventstream` for
+//! [`Bedrock`](crate::dialect::Bedrock); they become `text/event-stream`. Others pass through
+//! untouched. Reframed
 //! responses lose `Content-Length` and get `Cache-Control: no-cache` and
 //! `X-Accel-Buffering: no`; trailers are kept.
 //!
@@ -77,24 +79,30 @@ use http::header::CONTENT_TYPE;
 
 /// Whether the headers announce a `text/event-stream` body.
 pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/event-stream"))
+    media_type(headers).is_some_and(|mime| mime.eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// Whether the headers announce newline-delimited JSON.
 pub(crate) fn is_ndjson(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|mime| {
+        mime.eq_ignore_ascii_case("application/x-ndjson")
+            || mime.eq_ignore_ascii_case("application/ndjson")
+    })
+}
+
+/// Whether the headers announce an AWS event-stream.
+pub(crate) fn is_aws_event_stream(headers: &HeaderMap) -> bool {
+    media_type(headers)
+        .is_some_and(|mime| mime.eq_ignore_ascii_case("application/vnd.amazon.eventstream"))
+}
+
+/// The media type of the headers' content type, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim();
-            mime.eq_ignore_ascii_case("application/x-ndjson")
-                || mime.eq_ignore_ascii_case("application/ndjson")
-        })
+        .map(str::trim)
 }
 
 #[doc(hidden)]

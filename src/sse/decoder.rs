@@ -25,6 +25,11 @@ pub enum DecodeError {
         /// The limit in force, in bytes.
         limit: usize,
     },
+    /// A binary framing (AWS event-stream) failed its checks; decoding stops.
+    Corrupt {
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -33,6 +38,7 @@ impl fmt::Display for DecodeError {
             DecodeError::EventTooLarge { limit } => {
                 write!(f, "server-sent event larger than the {limit}-byte limit")
             }
+            DecodeError::Corrupt { detail } => f.write_str(detail),
         }
     }
 }

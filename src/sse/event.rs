@@ -199,6 +199,15 @@ impl Block {
 }
 
 impl Block {
+    /// A block carrying a typed message of another framing (AWS event-stream).
+    pub(crate) fn from_typed(event_type: String, payload: Bytes, terminated: bool) -> Block {
+        let mut block = Block::from_line(payload, terminated);
+        if let Some(event) = &mut block.event {
+            event.event_type = Some(Bytes::from(event_type));
+        }
+        block
+    }
+
     /// A block carrying one line of another framing (NDJSON) as its event data.
     pub(crate) fn from_line(line: Bytes, terminated: bool) -> Block {
         let valid_utf8 = std::str::from_utf8(&line).is_ok();
