@@ -49,6 +49,7 @@ async fn one_span_per_stream_records_the_outcome() {
         .service(sse_upstream(vec![
             wait_secs(1.5),
             data("data: 1\n\ndata: 2\n\n"),
+            data("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n"),
             data("data: [DONE]\n\n"),
         ]));
     let mut request = Request::new(());
@@ -68,17 +69,45 @@ async fn one_span_per_stream_records_the_outcome() {
         .service(sse_upstream(vec![Step::Stall]));
     frames(timeout.oneshot(Request::new(())).await.unwrap().into_body()).await;
 
+    let responses = ServiceBuilder::new()
+        .layer(ErrorEventLayer::new())
+        .layer(StreamTimeoutLayer::new())
+        .layer(SseReframeLayer::new())
+        .service(sse_upstream(vec![Step::Data(bytes::Bytes::from(
+            common::fixture("openai/responses_text.sse"),
+        ))]));
+    frames(
+        responses
+            .oneshot(Request::new(()))
+            .await
+            .unwrap()
+            .into_body(),
+    )
+    .await;
+
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let ended: Vec<&str> = log.lines().filter(|l| l.contains("stream ended")).collect();
-    assert_eq!(ended.len(), 3, "{log}");
+    assert_eq!(ended.len(), 4, "{log}");
+    let responses = ended[3];
+    assert!(responses.contains("outcome=\"completed\""), "{responses}");
+    assert!(
+        responses.contains("gen_ai.usage.input_tokens=11"),
+        "{responses}"
+    );
+    assert!(
+        responses.contains("gen_ai.response.finish_reasons=\"[\\\"completed\\\"]\""),
+        "{responses}"
+    );
     let completed = ended[0];
     for field in [
         "gen_ai.system=\"openai\"",
         "gen_ai.request.model=\"gpt-4o-mini\"",
         "http.response.status_code=200",
         "time_to_first_event_ms=1500",
-        "events=3",
-        "bytes=32",
+        "events=4",
+        "gen_ai.usage.input_tokens=7",
+        "gen_ai.usage.output_tokens=3",
+        "gen_ai.response.finish_reasons=\"[\\\"stop\\\"]\"",
         "outcome=\"completed\"",
     ] {
         assert!(completed.contains(field), "{field} missing in {completed}");

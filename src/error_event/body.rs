@@ -110,6 +110,20 @@ fn sequence_number(frame: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
+/// Whether a frame may carry usage or finish reasons (a non-null `usage` object or a
+/// `finish_reason` string): two `memmem` probes, no parsing.
+fn carries_outcome(frame: &[u8]) -> bool {
+    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::OnceLock::new();
+    let [usage, finish] = FINDERS.get_or_init(|| {
+        [
+            memchr::memmem::Finder::new(b"\"usage\":{"),
+            memchr::memmem::Finder::new(b"\"finish_reason\":\""),
+        ]
+    });
+    usage.find(frame).is_some() || finish.find(frame).is_some()
+}
+
 /// Whether a frame is an error event: `data: {"error":…}` or `event: error`.
 fn is_error_event(frame: &[u8]) -> bool {
     frame.starts_with(b"data: {\"error\"") || frame.starts_with(b"event: error\n")
@@ -246,6 +260,9 @@ where
                         let is_event = !data.is_empty() && !is_comment_only(data);
                         stats.frame(data.len(), is_event);
                         if is_event {
+                            if carries_outcome(data) {
+                                stats.outcome_frame(data);
+                            }
                             responses.observe(data);
                             if is_error_event(data) {
                                 let code = error_event_code(data);

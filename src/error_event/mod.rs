@@ -23,8 +23,11 @@
 //!   `message`).
 //!
 //! It also opens one `tracing` span per request, `llm_stream`, recorded once when the stream
-//! ends (nothing per event): `gen_ai.system` and `gen_ai.request.model` (from a
-//! [`StreamLabels`] request extension), `http.response.status_code`,
+//! ends (nothing per event but two `memmem` probes): `gen_ai.system` and
+//! `gen_ai.request.model` (from a [`StreamLabels`] request or response extension),
+//! `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens` and
+//! `gen_ai.response.finish_reasons` (read from the one chunk or terminal event that carries
+//! them), `http.response.status_code`,
 //! `time_to_first_event_ms`, `events`, `bytes`, `duration_ms`, `outcome` (`completed`,
 //! `error`, `timeout`, `http_error`, `client_cancelled`) and `error.code`; an `INFO` event
 //! "stream ended" carries them.

@@ -80,6 +80,64 @@ impl StreamStats {
         }
     }
 
+    /// Records usage and finish reasons from a frame that carries them (the standard stream
+    /// has them once, in its last chunk or terminal event). Called only for frames a `memmem`
+    /// probe found `"usage":{` or `"finish_reason":"` in; parses them once.
+    pub(crate) fn outcome_frame(&mut self, frame: &[u8]) {
+        let Some(data) = frame
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(b"data: "))
+        else {
+            return;
+        };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+            return;
+        };
+        // Chat chunks carry `usage`; Responses terminal events `response.usage`.
+        let usage = value.get("usage").filter(|u| u.is_object()).or_else(|| {
+            value
+                .get("response")
+                .and_then(|r| r.get("usage"))
+                .filter(|u| u.is_object())
+        });
+        if let Some(usage) = usage {
+            let input = usage
+                .get("prompt_tokens")
+                .or_else(|| usage.get("input_tokens"));
+            let output = usage
+                .get("completion_tokens")
+                .or_else(|| usage.get("output_tokens"));
+            if let Some(n) = input.and_then(serde_json::Value::as_u64) {
+                self.span.record("gen_ai.usage.input_tokens", n);
+            }
+            if let Some(n) = output.and_then(serde_json::Value::as_u64) {
+                self.span.record("gen_ai.usage.output_tokens", n);
+            }
+        }
+        let reasons: Vec<&str> = value
+            .get("choices")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("finish_reason").and_then(serde_json::Value::as_str))
+            .collect();
+        let status = value
+            .get("response")
+            .and_then(|r| r.get("status"))
+            .and_then(serde_json::Value::as_str);
+        if !reasons.is_empty() {
+            self.span.record(
+                "gen_ai.response.finish_reasons",
+                format!("{reasons:?}").as_str(),
+            );
+        } else if let Some(status) = status.filter(|s| *s != "in_progress") {
+            self.span.record(
+                "gen_ai.response.finish_reasons",
+                format!("[{status:?}]").as_str(),
+            );
+        }
+    }
+
     /// One frame forwarded.
     pub(crate) fn frame(&mut self, len: usize, is_event: bool) {
         self.bytes += len as u64;
