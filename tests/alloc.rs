@@ -121,8 +121,10 @@ fn allocations_for(events: usize, split: bool) -> u64 {
 fn pass_through_allocates_nothing_per_event() {
     let small = allocations_for(1_000, false);
     let large = allocations_for(2_000, false);
+    // A fixed amount at the end of the stream (the span reads the final chunk once), none per
+    // event.
     assert!(
-        large <= small + 2 && large < 20,
+        large <= small + 2 && large < 64,
         "1000 events: {small} allocations, 2000 events: {large}"
     );
 
@@ -131,7 +133,7 @@ fn pass_through_allocates_nothing_per_event() {
     let small = allocations_for(1_000, true);
     let large = allocations_for(2_000, true);
     assert!(
-        large <= small + 4 && large < 40,
+        large <= small + 4 && large < 64,
         "split: 1000 events: {small} allocations, 2000 events: {large}"
     );
 }

@@ -30,6 +30,8 @@ pin_project! {
             // After an upstream error event in a Responses stream: only `response.failed`,
             // the terminal event OpenAI sends after `error`, may still follow.
             closing: bool,
+            // A finish reason has been seen: later frames may carry the usage.
+            finished: bool,
         },
         // An upstream error response: read (up to a limit) and normalized.
         Normalize {
@@ -110,18 +112,29 @@ fn sequence_number(frame: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-/// Whether a frame may carry usage or finish reasons (a non-null `usage` object or a
-/// `finish_reason` string): two `memmem` probes, no parsing.
-fn carries_outcome(frame: &[u8]) -> bool {
+/// Whether a chat frame may carry the outcome: a `finish_reason` string, or (once one was
+/// seen) a `usage` object. One `memmem` probe per event.
+fn carries_outcome(frame: &[u8], finish_seen: bool) -> bool {
     static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 2]> =
         std::sync::OnceLock::new();
-    let [usage, finish] = FINDERS.get_or_init(|| {
+    let [finish, usage] = FINDERS.get_or_init(|| {
         [
-            memchr::memmem::Finder::new(b"\"usage\":{"),
             memchr::memmem::Finder::new(b"\"finish_reason\":\""),
+            memchr::memmem::Finder::new(b"\"usage\":{"),
         ]
     });
-    usage.find(frame).is_some() || finish.find(frame).is_some()
+    if finish_seen {
+        usage.find(frame).is_some()
+    } else {
+        finish.find(frame).is_some()
+    }
+}
+
+/// Whether a frame is a Responses terminal event (which carries the usage).
+fn is_terminal_responses_event(frame: &[u8]) -> bool {
+    frame.starts_with(b"event: response.completed\n")
+        || frame.starts_with(b"event: response.incomplete\n")
+        || frame.starts_with(b"event: response.failed\n")
 }
 
 /// Whether a frame is an error event: `data: {"error":…}` or `event: error`.
@@ -151,6 +164,7 @@ impl<B> ErrorEventBody<B> {
                 inner,
                 responses: ResponsesTracker::default(),
                 closing: false,
+                finished: false,
             },
             stats,
         )
@@ -241,6 +255,7 @@ where
                 inner,
                 responses,
                 closing,
+                finished,
             } => match ready!(inner.poll_frame(cx)) {
                 Some(Ok(frame)) if *closing => {
                     *this.done = true;
@@ -260,7 +275,12 @@ where
                         let is_event = !data.is_empty() && !is_comment_only(data);
                         stats.frame(data.len(), is_event);
                         if is_event {
-                            if carries_outcome(data) {
+                            // Usage and finish reasons: the chunk with a finish reason (one
+                            // probe per event, no copy), any usage chunk after it, or a
+                            // Responses terminal event.
+                            if is_terminal_responses_event(data) || carries_outcome(data, *finished)
+                            {
+                                *finished = true;
                                 stats.outcome_frame(data);
                             }
                             responses.observe(data);

@@ -23,7 +23,7 @@
 //!   `message`).
 //!
 //! It also opens one `tracing` span per request, `llm_stream`, recorded once when the stream
-//! ends (nothing per event but two `memmem` probes): `gen_ai.system` and
+//! ends (per event only one `memmem` probe): `gen_ai.system` and
 //! `gen_ai.request.model` (from a [`StreamLabels`] request or response extension),
 //! `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens` and
 //! `gen_ai.response.finish_reasons` (read from the one chunk or terminal event that carries

@@ -81,8 +81,8 @@ impl StreamStats {
     }
 
     /// Records usage and finish reasons from a frame that carries them (the standard stream
-    /// has them once, in its last chunk or terminal event). Called only for frames a `memmem`
-    /// probe found `"usage":{` or `"finish_reason":"` in; parses them once.
+    /// has them once: in its last chunk, or in the Responses terminal event). Parses only
+    /// those frames.
     pub(crate) fn outcome_frame(&mut self, frame: &[u8]) {
         let Some(data) = frame
             .split(|&b| b == b'\n')
