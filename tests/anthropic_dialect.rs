@@ -77,11 +77,7 @@ fn upstream_facts(raw: &[u8]) -> Facts {
 /// What a client of the standard stream sees.
 fn client_facts(frames: &[String]) -> (Facts, Vec<Value>) {
     let mut facts = Facts::default();
-    let chunks: Vec<Value> = frames
-        .iter()
-        .filter(|f| *f != "data: [DONE]\n\n")
-        .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap().trim_end()).unwrap())
-        .collect();
+    let chunks = common::dialects::chat_chunks(frames);
     for chunk in &chunks {
         facts.id = chunk["id"].as_str().unwrap().to_owned();
         facts.model = chunk["model"].as_str().unwrap().to_owned();

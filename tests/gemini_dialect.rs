@@ -65,11 +65,7 @@ fn upstream_facts(raw: &[u8]) -> Facts {
 
 fn client_facts(out: &[String]) -> (Facts, Vec<Value>) {
     let mut facts = Facts::default();
-    let chunks: Vec<Value> = out
-        .iter()
-        .filter(|f| *f != "data: [DONE]\n\n")
-        .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap().trim_end()).unwrap())
-        .collect();
+    let chunks = common::dialects::chat_chunks(out);
     for chunk in &chunks {
         let choice = &chunk["choices"][0];
         facts
