@@ -17,6 +17,9 @@ pub mod error;
 pub mod error_event;
 pub mod eventstream;
 pub mod ndjson;
+#[cfg(feature = "provider")]
+#[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
+pub mod provider;
 pub mod reframe;
 pub mod sse;
 pub mod timeout;

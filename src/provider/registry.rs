@@ -1,0 +1,500 @@
+//! Providers, their configuration from the environment, and `provider/model` routing.
+
+use super::RequestError;
+use std::fmt;
+
+/// Which API a provider speaks, i.e. how requests are translated and which dialect reads its
+/// streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// OpenAI's API or a compatible one (OpenAI, Groq, Mistral, DeepSeek, OpenRouter, vLLM,
+    /// llama.cpp, …): every endpoint, the body forwarded with the model name rewritten.
+    OpenAiCompatible,
+    /// Anthropic's Messages API (`POST /messages`, `x-api-key`).
+    Anthropic,
+    /// Google's Gemini API (`:streamGenerateContent?alt=sse`, `x-goog-api-key`).
+    Gemini,
+    /// Cohere's v2 chat API (`POST /chat`).
+    Cohere,
+    /// Ollama's native API (`POST /api/chat`, NDJSON).
+    Ollama,
+}
+
+/// A provider API key. Its `Debug` shows only that a key is set; there is no `Display`: the
+/// value leaves only through [`ApiKey::expose`], into the upstream request's auth header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    /// The key itself, for the auth header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// A configuration mistake (a base URL that is not an `http(s)://` URL, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One upstream provider: a name (the `provider` of `provider/model`), the API it speaks, its
+/// base URL and, usually, a key.
+///
+/// ```
+/// use tower_llm_stream::provider::{Provider, ProviderKind};
+///
+/// let local = Provider::new("vllm", ProviderKind::OpenAiCompatible, "http://127.0.0.1:8000").unwrap();
+/// assert_eq!(local.base_url(), "http://127.0.0.1:8000/v1"); // `/v1` when no path is given
+/// let openai = Provider::new("openai", ProviderKind::OpenAiCompatible, "https://api.openai.com/v1")
+///     .unwrap()
+///     .api_key("sk-secret");
+/// assert!(!format!("{openai:?}").contains("sk-secret"));
+/// assert!(Provider::new("x", ProviderKind::OpenAiCompatible, "ftp://example.com").is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Provider {
+    name: String,
+    kind: ProviderKind,
+    base_url: String,
+    api_key: Option<ApiKey>,
+    models: Vec<String>,
+    include_usage: bool,
+}
+
+impl Provider {
+    /// A provider named `name` speaking `kind` at `base_url`. The base URL is where the API's
+    /// paths start (`https://api.openai.com/v1`); for OpenAI-compatible servers a URL without
+    /// a path gets `/v1`, as the OpenAI SDKs expect. Names are lowercase ASCII letters,
+    /// digits, `-` and `_`.
+    pub fn new(
+        name: impl Into<String>,
+        kind: ProviderKind,
+        base_url: &str,
+    ) -> Result<Self, ConfigError> {
+        let name = name.into();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError(format!(
+                "provider name {name:?}: use lowercase letters, digits, '-' and '_'"
+            )));
+        }
+        let uri: http::Uri = base_url
+            .parse()
+            .map_err(|e| ConfigError(format!("{name}: base URL {base_url:?}: {e}")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+            return Err(ConfigError(format!(
+                "{name}: base URL {base_url:?} must be an http:// or https:// URL"
+            )));
+        }
+        if uri.query().is_some() {
+            return Err(ConfigError(format!(
+                "{name}: base URL {base_url:?} must not have a query"
+            )));
+        }
+        let mut base_url = base_url.trim_end_matches('/').to_owned();
+        if kind == ProviderKind::OpenAiCompatible && matches!(uri.path(), "" | "/") {
+            base_url.push_str("/v1");
+        }
+        Ok(Provider {
+            name,
+            kind,
+            base_url,
+            api_key: None,
+            models: Vec::new(),
+            include_usage: true,
+        })
+    }
+
+    /// Sets the API key.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.api_key = (!key.is_empty()).then(|| ApiKey::new(key));
+        self
+    }
+
+    /// The models this provider offers. When the list is not empty, a request for another
+    /// model is refused with `400 unknown_model`; when it is empty, any model name goes
+    /// upstream and the provider judges it.
+    pub fn models<I: IntoIterator<Item = S>, S: Into<String>>(mut self, models: I) -> Self {
+        self.models = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether streamed chat and completion requests get `stream_options.include_usage`
+    /// (OpenAI-compatible providers only; on by default, off for servers that reject the
+    /// field).
+    pub fn include_usage(mut self, on: bool) -> Self {
+        self.include_usage = on;
+        self
+    }
+
+    /// The provider's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The API it speaks.
+    pub fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    /// Its base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Its key, if one is set.
+    pub fn key(&self) -> Option<&ApiKey> {
+        self.api_key.as_ref()
+    }
+
+    /// The models it was configured with (may be empty: see [`Provider::models`]).
+    pub fn model_list(&self) -> &[String] {
+        &self.models
+    }
+
+    pub(crate) fn adds_include_usage(&self) -> bool {
+        self.include_usage
+    }
+}
+
+/// The providers `Providers::from_env` knows: name, environment prefix, API, default base URL,
+/// whether `stream_options.include_usage` is accepted.
+const KNOWN: &[(&str, &str, ProviderKind, &str, bool)] = &[
+    (
+        "openai",
+        "OPENAI",
+        ProviderKind::OpenAiCompatible,
+        "https://api.openai.com/v1",
+        true,
+    ),
+    (
+        "anthropic",
+        "ANTHROPIC",
+        ProviderKind::Anthropic,
+        "https://api.anthropic.com/v1",
+        true,
+    ),
+    (
+        "gemini",
+        "GEMINI",
+        ProviderKind::Gemini,
+        "https://generativelanguage.googleapis.com/v1beta",
+        true,
+    ),
+    (
+        "cohere",
+        "COHERE",
+        ProviderKind::Cohere,
+        "https://api.cohere.com/v2",
+        true,
+    ),
+    (
+        "mistral",
+        "MISTRAL",
+        ProviderKind::OpenAiCompatible,
+        "https://api.mistral.ai/v1",
+        false,
+    ),
+    (
+        "groq",
+        "GROQ",
+        ProviderKind::OpenAiCompatible,
+        "https://api.groq.com/openai/v1",
+        true,
+    ),
+    (
+        "deepseek",
+        "DEEPSEEK",
+        ProviderKind::OpenAiCompatible,
+        "https://api.deepseek.com/v1",
+        true,
+    ),
+    (
+        "openrouter",
+        "OPENROUTER",
+        ProviderKind::OpenAiCompatible,
+        "https://openrouter.ai/api/v1",
+        true,
+    ),
+    (
+        "ollama",
+        "OLLAMA",
+        ProviderKind::Ollama,
+        "http://127.0.0.1:11434",
+        true,
+    ),
+];
+
+/// The enabled providers, by name.
+///
+/// ```
+/// use tower_llm_stream::provider::Providers;
+///
+/// let providers = Providers::from_vars([
+///     ("ANTHROPIC_API_KEY".to_owned(), "sk-ant-1".to_owned()),
+///     ("OLLAMA_BASE_URL".to_owned(), "http://127.0.0.1:11434".to_owned()),
+///     ("OPENAI_MODELS".to_owned(), "gpt-4o-mini, gpt-4.1".to_owned()), // no key, no URL: not enabled
+/// ])
+/// .unwrap();
+/// let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
+/// assert_eq!(names, ["anthropic", "ollama"]);
+///
+/// let route = providers.route("anthropic/claude-haiku-4-5").unwrap();
+/// assert_eq!((route.provider.name(), route.model), ("anthropic", "claude-haiku-4-5"));
+/// let error = providers.route("openai/gpt-4o").unwrap_err();
+/// assert_eq!(error.code, "unknown_provider");
+/// assert!(error.message.contains("anthropic, ollama"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Providers {
+    list: Vec<Provider>,
+}
+
+impl Providers {
+    /// No providers.
+    pub fn new() -> Self {
+        Providers::default()
+    }
+
+    /// Adds a provider, replacing one of the same name.
+    pub fn with(mut self, provider: Provider) -> Self {
+        self.insert(provider);
+        self
+    }
+
+    /// Adds a provider, replacing one of the same name.
+    pub fn insert(&mut self, provider: Provider) {
+        match self.list.iter_mut().find(|p| p.name == provider.name) {
+            Some(slot) => *slot = provider,
+            None => self.list.push(provider),
+        }
+    }
+
+    /// The providers enabled in the process environment: see [`Providers::from_vars`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Providers::from_vars(std::env::vars())
+    }
+
+    /// The providers enabled by these variables. For each `P` in `OPENAI`, `ANTHROPIC`,
+    /// `GEMINI`, `COHERE`, `MISTRAL`, `GROQ`, `DEEPSEEK`, `OPENROUTER`, `OLLAMA`: the provider is
+    /// enabled when `P_API_KEY` or `P_BASE_URL` is set and not empty; `P_BASE_URL` replaces
+    /// the public endpoint (a gateway, a local mock); `P_MODELS`, a comma-separated list,
+    /// restricts the models it accepts and is what `/v1/models` lists.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        let mut providers = Providers::new();
+        for &(name, prefix, kind, default_url, include_usage) in KNOWN {
+            let key = vars.get(&format!("{prefix}_API_KEY"));
+            let url = vars.get(&format!("{prefix}_BASE_URL"));
+            if key.is_none() && url.is_none() {
+                continue;
+            }
+            let mut provider = Provider::new(name, kind, url.map_or(default_url, |u| u.trim()))?
+                .include_usage(include_usage);
+            if let Some(key) = key {
+                provider = provider.api_key(key.trim());
+            }
+            if let Some(models) = vars.get(&format!("{prefix}_MODELS")) {
+                provider = provider.models(
+                    models
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            providers.insert(provider);
+        }
+        Ok(providers)
+    }
+
+    /// The provider of this name.
+    pub fn get(&self, name: &str) -> Option<&Provider> {
+        self.list.iter().find(|p| p.name == name)
+    }
+
+    /// The providers, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &Provider> {
+        self.list.iter()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn names(&self) -> String {
+        if self.list.is_empty() {
+            return "none".to_owned();
+        }
+        self.list
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Routes `provider/model` (the model part may itself hold slashes, as OpenRouter's do).
+    /// Errors are `400`s: `invalid_model` (no `provider/` prefix), `unknown_provider`,
+    /// `unknown_model` (the provider has a model list without it).
+    pub fn route<'a>(&'a self, model: &'a str) -> Result<Route<'a>, RequestError> {
+        let Some((name, upstream_model)) = model.split_once('/') else {
+            return Err(RequestError::bad_request(
+                "invalid_model",
+                format!(
+                    "model {model:?} must be named provider/model (e.g. openai/gpt-4o-mini); enabled providers: {}",
+                    self.names()
+                ),
+            ));
+        };
+        let Some(provider) = self.get(name) else {
+            return Err(RequestError::bad_request(
+                "unknown_provider",
+                format!(
+                    "unknown provider {name:?} in model {model:?}; enabled providers: {}",
+                    self.names()
+                ),
+            ));
+        };
+        if upstream_model.is_empty() {
+            return Err(RequestError::bad_request(
+                "invalid_model",
+                format!("model {model:?} names no model after {name:?}"),
+            ));
+        }
+        if !provider.models.is_empty() && !provider.models.iter().any(|m| m == upstream_model) {
+            return Err(RequestError::bad_request(
+                "unknown_model",
+                format!(
+                    "unknown model {upstream_model:?} for provider {name:?}; its models: {}",
+                    provider.models.join(", ")
+                ),
+            ));
+        }
+        Ok(Route {
+            provider,
+            model: upstream_model,
+        })
+    }
+}
+
+/// A routed request: the provider and the model name as the provider knows it (without the
+/// `provider/` prefix).
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    /// The provider.
+    pub provider: &'a Provider,
+    /// The upstream model name.
+    pub model: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_known_provider_is_enabled_by_its_key_or_url() {
+        for &(name, prefix, kind, default_url, _) in KNOWN {
+            let by_key =
+                Providers::from_vars(vars(&[(&format!("{prefix}_API_KEY"), "k")])).unwrap();
+            let provider = by_key.get(name).unwrap();
+            assert_eq!(provider.kind(), kind);
+            assert_eq!(provider.base_url(), default_url);
+            assert_eq!(provider.key().unwrap().expose(), "k");
+            let by_url = Providers::from_vars(vars(&[(
+                &format!("{prefix}_BASE_URL"),
+                "http://127.0.0.1:9/v9/",
+            )]))
+            .unwrap();
+            let provider = by_url.get(name).unwrap();
+            assert_eq!(provider.base_url(), "http://127.0.0.1:9/v9");
+            assert!(provider.key().is_none());
+        }
+    }
+
+    #[test]
+    fn empty_values_enable_nothing_and_bad_urls_are_errors() {
+        let none = Providers::from_vars(vars(&[("OPENAI_API_KEY", " "), ("GROQ_BASE_URL", "")]));
+        assert!(none.unwrap().is_empty());
+        let bad = Providers::from_vars(vars(&[("GROQ_BASE_URL", "localhost:8000")])).unwrap_err();
+        assert!(bad.0.contains("groq"), "{bad}");
+    }
+
+    #[test]
+    fn routing() {
+        let providers = Providers::from_vars(vars(&[
+            ("OPENROUTER_API_KEY", "k"),
+            ("OPENAI_API_KEY", "k"),
+            ("OPENAI_MODELS", "gpt-4o-mini,gpt-4.1"),
+        ]))
+        .unwrap();
+        let route = providers
+            .route("openrouter/anthropic/claude-3.5-sonnet")
+            .unwrap();
+        assert_eq!(route.provider.name(), "openrouter");
+        assert_eq!(route.model, "anthropic/claude-3.5-sonnet");
+        assert_eq!(providers.route("openai/gpt-4.1").unwrap().model, "gpt-4.1");
+        let error = providers.route("openai/gpt-5").unwrap_err();
+        assert_eq!(error.code, "unknown_model");
+        assert!(error.message.contains("gpt-4o-mini, gpt-4.1"));
+        assert_eq!(providers.route("gpt-4o").unwrap_err().code, "invalid_model");
+        assert_eq!(
+            providers.route("openai/").unwrap_err().code,
+            "invalid_model"
+        );
+        assert_eq!(providers.route("x/y").unwrap_err().code, "unknown_provider");
+        assert_eq!(
+            Providers::new().route("x/y").unwrap_err().message,
+            "unknown provider \"x\" in model \"x/y\"; enabled providers: none"
+        );
+    }
+
+    #[test]
+    fn keys_do_not_print() {
+        let providers =
+            Providers::from_vars(vars(&[("OPENAI_API_KEY", "sk-very-secret")])).unwrap();
+        assert!(!format!("{providers:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(Provider::new("My Server", ProviderKind::OpenAiCompatible, "http://a").is_err());
+        assert!(Provider::new("", ProviderKind::OpenAiCompatible, "http://a").is_err());
+        assert!(Provider::new("llama-cpp_2", ProviderKind::OpenAiCompatible, "http://a").is_ok());
+    }
+}

@@ -1,0 +1,410 @@
+//! The request sent upstream: URL, auth headers, translated body, and the dialect that reads
+//! the answer.
+
+use super::RequestError;
+use super::registry::{ProviderKind, Route};
+use super::translate::{self, ChatRequest};
+use crate::dialect::{AnyDialect, Endpoint};
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, StatusCode};
+use serde_json::{Value, json};
+
+const AGENT: &str = concat!("tower-llm-stream/", env!("CARGO_PKG_VERSION"));
+
+/// A request ready to send upstream, and how to read the answer.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    /// Method, absolute URL, headers (content type, accept, the provider's auth) and body.
+    pub request: http::Request<Bytes>,
+    /// The dialect of the provider's stream, for [`SseReframeLayer`](crate::reframe::SseReframeLayer)
+    /// (insert it as a request extension).
+    pub dialect: AnyDialect,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// The upstream streams although the client did not ask for a stream (translated APIs are
+    /// always streamed): fold the standard stream with
+    /// [`ChatCompletionAggregator`](super::ChatCompletionAggregator).
+    pub aggregate: bool,
+}
+
+fn path(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::ChatCompletions => "/chat/completions",
+        Endpoint::Completions => "/completions",
+        Endpoint::Responses => "/responses",
+        Endpoint::Speech => "/audio/speech",
+        Endpoint::Transcriptions => "/audio/transcriptions",
+    }
+}
+
+fn endpoint_name(endpoint: Endpoint) -> String {
+    format!("/v1{}", path(endpoint))
+}
+
+fn streams(endpoint: Endpoint, body: &serde_json::Map<String, Value>) -> bool {
+    match endpoint {
+        Endpoint::Speech => body.get("stream_format").and_then(Value::as_str) == Some("sse"),
+        _ => body.get("stream").and_then(Value::as_bool) == Some(true),
+    }
+}
+
+impl Route<'_> {
+    /// Whether the client's request asks for a stream, read from the body as each endpoint
+    /// says: `stream: true`, or `stream_format: "sse"` for speech.
+    pub fn wants_stream(endpoint: Endpoint, body: &Value) -> bool {
+        body.as_object().is_some_and(|map| streams(endpoint, map))
+    }
+
+    /// The dialect the provider streams on this endpoint.
+    pub fn dialect(&self, endpoint: Endpoint) -> AnyDialect {
+        let name = match self.provider.kind() {
+            ProviderKind::OpenAiCompatible => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Cohere => "cohere",
+            ProviderKind::Ollama => "ollama",
+        };
+        AnyDialect::for_provider(name, endpoint)
+    }
+
+    /// The head of the upstream request: `POST`, the provider's URL for the endpoint, its
+    /// auth headers, `accept`, `user-agent`. The body and `content-type` are the caller's (for
+    /// a multipart upload streamed through). Fails for an endpoint the provider's API does not
+    /// have (translated APIs offer chat completions only).
+    pub fn request_head(
+        &self,
+        endpoint: Endpoint,
+        stream: bool,
+    ) -> Result<http::request::Builder, RequestError> {
+        let provider = self.provider;
+        let base = provider.base_url();
+        let kind = provider.kind();
+        if kind != ProviderKind::OpenAiCompatible && endpoint != Endpoint::ChatCompletions {
+            return Err(RequestError::bad_request(
+                "unsupported_endpoint",
+                format!(
+                    "provider {:?} offers only /v1/chat/completions here, not {}",
+                    provider.name(),
+                    endpoint_name(endpoint)
+                ),
+            ));
+        }
+        let url = match kind {
+            ProviderKind::OpenAiCompatible => format!("{base}{}", path(endpoint)),
+            ProviderKind::Anthropic => format!("{base}/messages"),
+            ProviderKind::Cohere => format!("{base}/chat"),
+            ProviderKind::Ollama => format!("{base}/api/chat"),
+            ProviderKind::Gemini => {
+                let model = self.model.strip_prefix("models/").unwrap_or(self.model);
+                if !model
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+                {
+                    return Err(RequestError::bad_request(
+                        "invalid_model",
+                        format!("{model:?} is not a Gemini model name"),
+                    ));
+                }
+                format!("{base}/models/{model}:streamGenerateContent?alt=sse")
+            }
+        };
+        let streams = stream || kind != ProviderKind::OpenAiCompatible;
+        let mut head = http::Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(USER_AGENT, AGENT)
+            .header(
+                ACCEPT,
+                if streams && kind == ProviderKind::Ollama {
+                    "application/x-ndjson"
+                } else if streams {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            );
+        if let Some(key) = provider.key() {
+            let secret = |value: String| {
+                let mut value = HeaderValue::try_from(value).map_err(|_| RequestError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "invalid_provider_config",
+                    message: format!(
+                        "provider {:?}: its API key is not a valid header value",
+                        provider.name()
+                    ),
+                })?;
+                value.set_sensitive(true);
+                Ok::<_, RequestError>(value)
+            };
+            head = match kind {
+                ProviderKind::Anthropic => head
+                    .header("x-api-key", secret(key.expose().to_owned())?)
+                    .header("anthropic-version", "2023-06-01"),
+                ProviderKind::Gemini => {
+                    head.header("x-goog-api-key", secret(key.expose().to_owned())?)
+                }
+                _ => head.header(AUTHORIZATION, secret(format!("Bearer {}", key.expose()))?),
+            };
+        } else if kind == ProviderKind::Anthropic {
+            head = head.header("anthropic-version", "2023-06-01");
+        }
+        Ok(head)
+    }
+
+    /// Prepares a JSON request for an endpoint: the body translated for the provider's API
+    /// (or, for OpenAI-compatible providers, forwarded with the model name rewritten and
+    /// `stream_options.include_usage` set on streams), and the head from
+    /// [`Route::request_head`].
+    pub fn prepare(
+        &self,
+        endpoint: Endpoint,
+        body: Value,
+    ) -> Result<UpstreamRequest, RequestError> {
+        let Value::Object(mut map) = body else {
+            return Err(RequestError::bad_request(
+                "invalid_request",
+                "the request body must be a JSON object",
+            ));
+        };
+        if let Some(stream) = map
+            .get("stream")
+            .filter(|s| !s.is_null() && !s.is_boolean())
+        {
+            return Err(RequestError::bad_request(
+                "invalid_request",
+                format!("stream must be a boolean, not {stream}"),
+            ));
+        }
+        let stream = streams(endpoint, &map);
+        let head = self.request_head(endpoint, stream)?;
+        let kind = self.provider.kind();
+        let translated = match kind {
+            ProviderKind::OpenAiCompatible => {
+                map.insert("model".into(), self.model.into());
+                let counts_usage =
+                    matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
+                if stream && counts_usage && self.provider.adds_include_usage() {
+                    match map.get_mut("stream_options") {
+                        Some(Value::Object(options)) => {
+                            options.insert("include_usage".into(), true.into());
+                        }
+                        _ => {
+                            map.insert("stream_options".into(), json!({"include_usage": true}));
+                        }
+                    }
+                } else if !self.provider.adds_include_usage() {
+                    map.remove("stream_options");
+                }
+                Value::Object(map)
+            }
+            _ => {
+                let request = ChatRequest::parse(&map)?;
+                match kind {
+                    ProviderKind::Anthropic => translate::anthropic(&request, self.model)?,
+                    ProviderKind::Gemini => translate::gemini(&request)?,
+                    ProviderKind::Cohere => translate::cohere(&request, self.model)?,
+                    _ => translate::ollama(&request, self.model)?,
+                }
+            }
+        };
+        let body = Bytes::from(serde_json::to_vec(&translated).map_err(|e| {
+            RequestError::bad_request("invalid_request", format!("cannot encode the request: {e}"))
+        })?);
+        let request = head
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| RequestError::bad_request("invalid_request", e.to_string()))?;
+        Ok(UpstreamRequest {
+            request,
+            dialect: self.dialect(endpoint),
+            stream,
+            aggregate: !stream && kind != ProviderKind::OpenAiCompatible,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{Provider, Providers};
+
+    fn providers() -> Providers {
+        Providers::from_vars(
+            [
+                ("OPENAI_API_KEY", "sk-o"),
+                ("MISTRAL_API_KEY", "sk-m"),
+                ("GEMINI_API_KEY", "g-key"),
+                ("COHERE_API_KEY", "co-key"),
+                ("OLLAMA_BASE_URL", "http://127.0.0.1:11434"),
+                ("ANTHROPIC_API_KEY", "sk-a"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap()
+    }
+
+    fn body(upstream: &UpstreamRequest) -> Value {
+        serde_json::from_slice(upstream.request.body()).unwrap()
+    }
+
+    #[test]
+    fn openai_compatible_bodies_get_the_model_and_include_usage() {
+        let providers = providers();
+        let route = providers.route("openai/gpt-4o-mini").unwrap();
+        let chat = json!({"model": "openai/gpt-4o-mini", "stream": true, "stream_options": {"x": 1}, "messages": [], "custom": {"kept": true}});
+        let up = route.prepare(Endpoint::ChatCompletions, chat).unwrap();
+        assert_eq!(
+            up.request.uri(),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(up.request.headers()[AUTHORIZATION], "Bearer sk-o");
+        assert!(up.request.headers()[AUTHORIZATION].is_sensitive());
+        assert_eq!(up.request.headers()[ACCEPT], "text/event-stream");
+        assert_eq!(
+            body(&up),
+            json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"x": 1, "include_usage": true}, "messages": [], "custom": {"kept": true}})
+        );
+        assert!(up.stream && !up.aggregate);
+        assert!(matches!(up.dialect, AnyDialect::OpenAi(_)));
+
+        let responses = route
+            .prepare(Endpoint::Responses, json!({"stream": true, "input": "hi"}))
+            .unwrap();
+        assert_eq!(
+            responses.request.uri(),
+            "https://api.openai.com/v1/responses"
+        );
+        assert!(body(&responses).get("stream_options").is_none());
+        assert!(matches!(responses.dialect, AnyDialect::Responses(_)));
+
+        let speech = route
+            .prepare(
+                Endpoint::Speech,
+                json!({"input": "hi", "voice": "alloy", "stream_format": "sse"}),
+            )
+            .unwrap();
+        assert!(speech.stream);
+        assert_eq!(
+            speech.request.uri(),
+            "https://api.openai.com/v1/audio/speech"
+        );
+
+        let plain = route
+            .prepare(Endpoint::ChatCompletions, json!({"messages": []}))
+            .unwrap();
+        assert!(!plain.stream && !plain.aggregate);
+        assert_eq!(plain.request.headers()[ACCEPT], "application/json");
+        assert!(body(&plain).get("stream_options").is_none());
+
+        // Mistral rejects stream_options.
+        let mistral = providers.route("mistral/mistral-small").unwrap();
+        let up = mistral
+            .prepare(
+                Endpoint::ChatCompletions,
+                json!({"stream": true, "stream_options": {"include_usage": true}, "messages": []}),
+            )
+            .unwrap();
+        assert!(body(&up).get("stream_options").is_none());
+    }
+
+    #[test]
+    fn translated_providers_always_stream_and_authenticate_their_way() {
+        let providers = providers();
+        let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+        let cases = [
+            (
+                "anthropic/claude-haiku-4-5",
+                "https://api.anthropic.com/v1/messages",
+                "x-api-key",
+                "sk-a",
+            ),
+            (
+                "gemini/models/gemini-2.5-flash",
+                "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                "x-goog-api-key",
+                "g-key",
+            ),
+            (
+                "cohere/command-a-03-2025",
+                "https://api.cohere.com/v2/chat",
+                "authorization",
+                "Bearer co-key",
+            ),
+        ];
+        for (model, url, header, value) in cases {
+            let up = providers
+                .route(model)
+                .unwrap()
+                .prepare(Endpoint::ChatCompletions, chat.clone())
+                .unwrap();
+            assert_eq!(up.request.uri(), url);
+            assert_eq!(up.request.headers()[header], value);
+            assert!(up.aggregate && !up.stream, "{model}");
+            assert_eq!(up.request.headers()[ACCEPT], "text/event-stream");
+            // Only the provider's own headers: no other provider's key.
+            let auth: Vec<_> = ["authorization", "x-api-key", "x-goog-api-key"]
+                .into_iter()
+                .filter(|h| up.request.headers().contains_key(*h))
+                .collect();
+            assert_eq!(auth, [header], "{model}");
+        }
+        let ollama = providers
+            .route("ollama/llama3.2")
+            .unwrap()
+            .prepare(Endpoint::ChatCompletions, chat.clone())
+            .unwrap();
+        assert_eq!(ollama.request.uri(), "http://127.0.0.1:11434/api/chat");
+        assert!(!ollama.request.headers().contains_key(AUTHORIZATION));
+        assert_eq!(ollama.request.headers()[ACCEPT], "application/x-ndjson");
+        assert!(matches!(ollama.dialect, AnyDialect::Ollama(_)));
+    }
+
+    #[test]
+    fn refusals() {
+        let providers = providers();
+        let anthropic = providers.route("anthropic/claude").unwrap();
+        let error = anthropic
+            .prepare(Endpoint::Responses, json!({"input": "x"}))
+            .unwrap_err();
+        assert_eq!(error.code, "unsupported_endpoint");
+        assert!(error.message.contains("/v1/responses"), "{}", error.message);
+        assert_eq!(
+            anthropic
+                .prepare(Endpoint::ChatCompletions, json!([1]))
+                .unwrap_err()
+                .code,
+            "invalid_request"
+        );
+        let error = anthropic
+            .prepare(
+                Endpoint::ChatCompletions,
+                json!({"stream": "yes", "messages": []}),
+            )
+            .unwrap_err();
+        assert!(error.message.contains("boolean"));
+        let gemini = providers.route("gemini/../../etc").unwrap();
+        assert_eq!(
+            gemini
+                .prepare(
+                    Endpoint::ChatCompletions,
+                    json!({"messages": [{"role": "user", "content": "x"}]})
+                )
+                .unwrap_err()
+                .code,
+            "invalid_model"
+        );
+        let bad_key = Providers::new().with(
+            Provider::new("p", ProviderKind::OpenAiCompatible, "http://127.0.0.1:1")
+                .unwrap()
+                .api_key("bad\nkey"),
+        );
+        let error = bad_key
+            .route("p/m")
+            .unwrap()
+            .prepare(Endpoint::ChatCompletions, json!({}))
+            .unwrap_err();
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!error.message.contains("bad"));
+    }
+}
