@@ -12,6 +12,10 @@
 //! `vllm`, `openai`, `llamacpp`) or `PROVIDER/FIXTURE` (`anthropic/tool_use`). The dialect is
 //! `AnyDialect::for_provider(PROVIDER, endpoint)`. Endpoints: `/v1/chat/completions`,
 //! `/v1/completions`, `/v1/responses`, `/v1/audio/speech`, `/v1/audio/transcriptions`.
+//!
+//! Under `/raw/PROVIDER/` it is an upstream instead: the provider's fixture exactly as the
+//! provider streams it, no layers, at the provider's own API paths, for the example proxy to
+//! stand in front of (`ANTHROPIC_BASE_URL=http://127.0.0.1:8091/raw/anthropic/v1`).
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -20,7 +24,7 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::path::PathBuf;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::{AnyDialect, Endpoint};
 use tower_llm_stream::error_event::{ErrorEventLayer, StreamLabels};
 use tower_llm_stream::reframe::SseReframeLayer;
@@ -67,6 +71,23 @@ fn model_of(body: &[u8]) -> Option<String> {
     Some(value.split("\r\n").next()?.trim().to_owned())
 }
 
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Uneven chunks: no chunk is a whole event.
+fn uneven(raw: Bytes) -> Vec<Result<Frame<Bytes>, Infallible>> {
+    let mut frames = Vec::new();
+    let (mut at, mut size) = (0, 1);
+    while at < raw.len() {
+        let end = (at + size).min(raw.len());
+        frames.push(Ok(Frame::data(raw.slice(at..end))));
+        at = end;
+        size = size % 97 + 13;
+    }
+    frames
+}
+
 fn error(status: StatusCode, message: &str) -> Response<ReplayBody> {
     let body =
         tower_llm_stream::error::error_json("invalid_request_error", "replay_not_found", message);
@@ -75,6 +96,50 @@ fn error(status: StatusCode, message: &str) -> Response<ReplayBody> {
         .header("content-type", "application/json")
         .body(http_body_util::Either::Right(Full::new(body)))
         .expect("a valid response")
+}
+
+/// `/raw/PROVIDER/...`: the provider's own API path (`/v1/messages`, `/v1beta/models/m:streamGenerateContent`,
+/// `/v2/chat`, `/api/chat`, or an OpenAI path), answered with the provider's fixture for that
+/// endpoint as the provider sent it: no layers. Point a proxy's `P_BASE_URL` here.
+fn raw_route(path: &str) -> Option<(&str, Endpoint)> {
+    let rest = path.strip_prefix("/raw/")?;
+    let provider = rest.split('/').next()?;
+    let api_path = &rest[provider.len()..];
+    let endpoint = Endpoint::from_path(api_path).or_else(|| {
+        (api_path.ends_with("/messages")
+            || api_path.contains(":streamGenerateContent")
+            || api_path.ends_with("/chat"))
+        .then_some(Endpoint::ChatCompletions)
+    })?;
+    Some((provider, endpoint))
+}
+
+/// The raw upstream (no layers).
+async fn raw(request: Request<Incoming>) -> Response<ReplayBody> {
+    {
+        let Some((provider, endpoint)) = raw_route(request.uri().path()) else {
+            return error(StatusCode::NOT_FOUND, "no such raw route");
+        };
+        let provider = provider.to_owned();
+        let _ = request.into_body().collect().await;
+        let Some(fixture) = default_fixture(&provider, endpoint) else {
+            return error(StatusCode::NOT_FOUND, "no fixture for this provider");
+        };
+        let Ok(raw) = std::fs::read(fixtures().join(fixture)) else {
+            return error(StatusCode::NOT_FOUND, "fixture missing");
+        };
+        let content_type = if fixture.ends_with(".ndjson") {
+            "application/x-ndjson"
+        } else {
+            "text/event-stream"
+        };
+        Response::builder()
+            .header("content-type", content_type)
+            .body(http_body_util::Either::Left(StreamBody::new(
+                futures_util::stream::iter(uneven(Bytes::from(raw))),
+            )))
+            .expect("a valid response")
+    }
 }
 
 async fn replay(request: Request<Incoming>) -> Result<Response<ReplayBody>, Infallible> {
@@ -111,25 +176,14 @@ async fn replay(request: Request<Incoming>) -> Result<Response<ReplayBody>, Infa
             &format!("no replay for model {model:?}"),
         ));
     };
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(&fixture);
+    let path = fixtures().join(&fixture);
     let Ok(raw) = std::fs::read(&path) else {
         return Ok(error(
             StatusCode::BAD_REQUEST,
             &format!("no fixture {fixture}"),
         ));
     };
-    // Uneven chunks: no chunk is a whole event.
-    let raw = Bytes::from(raw);
-    let mut frames = Vec::new();
-    let (mut at, mut size) = (0, 1);
-    while at < raw.len() {
-        let end = (at + size).min(raw.len());
-        frames.push(Ok(Frame::data(raw.slice(at..end))));
-        at = end;
-        size = size % 97 + 13;
-    }
+    let frames = uneven(Bytes::from(raw));
     let content_type = if fixture.ends_with(".ndjson") {
         "application/x-ndjson"
     } else {
@@ -177,7 +231,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("replay server on http://{listen}");
     loop {
         let (stream, _) = listener.accept().await?;
-        let service = hyper_util::service::TowerToHyperService::new(service.clone());
+        let layered = service.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let layered = layered.clone();
+            async move {
+                if request.uri().path().starts_with("/raw/") {
+                    return Ok::<_, Infallible>(raw(request).await.map(BodyExt::boxed_unsync));
+                }
+                let response = layered.oneshot(request).await?;
+                Ok(response.map(BodyExt::boxed_unsync))
+            }
+        });
         tokio::spawn(async move {
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)

@@ -85,9 +85,30 @@ async fn one_span_per_stream_records_the_outcome() {
     )
     .await;
 
+    // A whole (non-stream) body read the way hyper reads it: frames until the body says it
+    // has ended, never polling it to `None`. That is a completed response, not a cancelled one.
+    let json = ServiceBuilder::new()
+        .layer(ErrorEventLayer::new())
+        .service_fn(|_req: Request<()>| async {
+            let response = http::Response::builder()
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    b"{\"ok\":true}",
+                )))
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        });
+    let mut body = json.oneshot(Request::new(())).await.unwrap().into_body();
+    while !http_body::Body::is_end_stream(&body) {
+        use http_body_util::BodyExt;
+        body.frame().await.unwrap().unwrap();
+    }
+    drop(body);
+
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let ended: Vec<&str> = log.lines().filter(|l| l.contains("stream ended")).collect();
-    assert_eq!(ended.len(), 4, "{log}");
+    assert_eq!(ended.len(), 5, "{log}");
+    assert!(ended[4].contains("outcome=\"completed\""), "{}", ended[4]);
     let responses = ended[3];
     assert!(responses.contains("outcome=\"completed\""), "{responses}");
     assert!(

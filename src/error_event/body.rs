@@ -229,11 +229,17 @@ where
                 }
                 Poll::Ready(frame.map(|d| Ok(Frame::data(d))))
             }
-            KindProj::Passthrough { inner } => match ready!(inner.poll_frame(cx)) {
+            KindProj::Passthrough { mut inner } => match ready!(inner.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => {
                     let frame = frame.map_data(to_bytes);
                     if let Some(data) = frame.data_ref() {
                         stats.frame(data.len(), false);
+                    }
+                    // hyper stops at the body's end (or its content-length) without polling
+                    // for `None`: that is a completed response too.
+                    if inner.is_end_stream() {
+                        stats.completed();
+                        *this.done = true;
                     }
                     Poll::Ready(Some(Ok(frame)))
                 }

@@ -72,6 +72,13 @@ where
         }
     }
 
+    fn is_end_stream(&self) -> bool {
+        match &self.state {
+            None => self.inner.is_end_stream(),
+            Some(st) => st.out.is_empty() && (st.inner_done || st.normalizer.has_ended()),
+        }
+    }
+
     fn size_hint(&self) -> SizeHint {
         match &self.state {
             None => self.inner.size_hint(),

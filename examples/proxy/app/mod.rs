@@ -1,0 +1,581 @@
+//! The proxy itself: routing, request preparation and the layer stack around the upstream
+//! call. `main.rs` only reads the command line and runs [`serve`].
+
+pub mod demo;
+pub mod multipart;
+pub mod upstream;
+pub mod util;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+use tower_llm_stream::error_event::{ErrorEvent, ErrorEventLayer, StreamLabels};
+use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
+use tower_llm_stream::reframe::{SseReframe, SseReframeLayer};
+use tower_llm_stream::sse::Decoder;
+use tower_llm_stream::timeout::{StreamTimeout, StreamTimeoutLayer};
+use tower_llm_stream::usage::{UsageLastChunk, UsageLastChunkLayer};
+use upstream::{TIMEOUT_HEADER, Upstream, UpstreamRequestBody};
+use util::{ProxyBody, ReadError, error, json as json_response};
+
+/// What the proxy is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Head and idle timeout (`--timeout`, 30 s).
+    pub timeout: Duration,
+    /// The most a client may ask for with `x-request-timeout`.
+    pub max_timeout: Duration,
+    /// Largest JSON request body (413 above).
+    pub max_body_bytes: usize,
+    /// Largest transcription upload (413 above).
+    pub max_upload_bytes: u64,
+    /// The upstream providers (the demo provider is always added).
+    pub providers: Providers,
+    /// When set, clients must send `Authorization: Bearer <key>` (`PROXY_API_KEY`).
+    pub api_key: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(600),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_upload_bytes: 25 * 1024 * 1024,
+            providers: Providers::new(),
+            api_key: None,
+        }
+    }
+}
+
+/// The layers around the upstream call, outermost first.
+type Stack = ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<Upstream, AnyDialect>>>>;
+
+/// The proxy: cheap to clone, one per connection.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    providers: Providers,
+    stack: Stack,
+}
+
+impl Proxy {
+    pub fn new(config: Config) -> Self {
+        let mut providers = Providers::new().with(demo::provider());
+        for provider in config.providers.iter() {
+            providers.insert(provider.clone());
+        }
+        let stack = ServiceBuilder::new()
+            .layer(ErrorEventLayer::new())
+            .layer(UsageLastChunkLayer::new())
+            .layer(
+                StreamTimeoutLayer::new()
+                    .timeout(config.timeout)
+                    .override_header(TIMEOUT_HEADER, config.max_timeout),
+            )
+            .layer(SseReframeLayer::new().dialect(AnyDialect::default()))
+            .service(Upstream::new());
+        Proxy {
+            inner: Arc::new(Inner {
+                config,
+                providers,
+                stack,
+            }),
+        }
+    }
+
+    /// The providers requests can be routed to (the demo one included).
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    /// Answers one request. Never fails: every problem is an HTTP error response or, once a
+    /// stream has started, an error event.
+    pub async fn handle(self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let started = tokio::time::Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let response = self.route(request).await;
+        let status = response.status();
+        // Streams log their own line ("stream ended") when they end; this line is for the
+        // requests that never reached a provider.
+        if response.extensions().get::<Forwarded>().is_none() {
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if status.is_client_error() || status.is_server_error() {
+                tracing::warn!(%method, %path, status = status.as_u16(), elapsed_ms, "request refused");
+            } else {
+                tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms, "request served");
+            }
+        }
+        response
+    }
+
+    async fn route(self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let path = request.uri().path();
+        if path == "/health" {
+            return match *request.method() {
+                Method::GET | Method::HEAD => json_response(StatusCode::OK, r#"{"status":"ok"}"#),
+                _ => not_allowed("GET"),
+            };
+        }
+        let endpoint = match path.trim_end_matches('/') {
+            "/v1/models" => None,
+            "/v1/chat/completions" => Some(Endpoint::ChatCompletions),
+            "/v1/completions" => Some(Endpoint::Completions),
+            "/v1/responses" => Some(Endpoint::Responses),
+            "/v1/audio/speech" => Some(Endpoint::Speech),
+            "/v1/audio/transcriptions" => Some(Endpoint::Transcriptions),
+            _ => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!(
+                        "no endpoint {path}: see /v1/chat/completions, /v1/completions, /v1/responses, /v1/audio/speech, /v1/audio/transcriptions, /v1/models"
+                    ),
+                );
+            }
+        };
+        if let Some(expected) = &self.inner.config.api_key {
+            let given = request
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !util::same_secret(given.trim().as_bytes(), expected.as_bytes()) {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_api_key",
+                    "this proxy needs `Authorization: Bearer <PROXY_API_KEY>`",
+                );
+            }
+        }
+        let Some(endpoint) = endpoint else {
+            return match *request.method() {
+                Method::GET | Method::HEAD => self.models(),
+                _ => not_allowed("GET"),
+            };
+        };
+        if request.method() != Method::POST {
+            return not_allowed("POST");
+        }
+        if endpoint == Endpoint::Transcriptions {
+            if let Some(boundary) = request
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(multipart::boundary)
+                .map(str::to_owned)
+            {
+                return self.upload(request, boundary).await;
+            }
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "/v1/audio/transcriptions takes a multipart/form-data upload",
+            );
+        }
+        self.json_request(endpoint, request).await
+    }
+
+    fn models(&self) -> Response<ProxyBody> {
+        let data: Vec<Value> = self
+            .inner
+            .providers
+            .iter()
+            .flat_map(|p| {
+                p.model_list().iter().map(move |m| {
+                    json!({"id": format!("{}/{m}", p.name()), "object": "model", "created": 0, "owned_by": p.name()})
+                })
+            })
+            .collect();
+        json_response(
+            StatusCode::OK,
+            json!({"object": "list", "data": data}).to_string(),
+        )
+    }
+
+    async fn json_request(
+        self,
+        endpoint: Endpoint,
+        request: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let limit = self.inner.config.max_body_bytes;
+        if util::content_length(request.headers()).is_some_and(|n| n > limit as u64) {
+            return too_large(limit as u64);
+        }
+        let (parts, body) = request.into_parts();
+        let body = match util::read_limited(body, limit).await {
+            Ok(body) => body,
+            Err(ReadError::TooLarge) => return too_large(limit as u64),
+            Err(ReadError::Failed(e)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("the request body could not be read: {e}"),
+                );
+            }
+        };
+        let body: Value = match serde_json::from_slice(&body) {
+            Ok(body @ Value::Object(_)) => body,
+            Ok(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    "the request body must be a JSON object",
+                );
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    &format!("the request body is not valid JSON: {e}"),
+                );
+            }
+        };
+        let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_owned) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "missing_model",
+                "the request needs a \"model\" string, named provider/model (e.g. demo/echo)",
+            );
+        };
+        let providers = &self.inner.providers;
+        let prepared = match providers
+            .route(&model)
+            .and_then(|route| Ok((route, route.prepare(endpoint, body)?)))
+        {
+            Ok(prepared) => prepared,
+            Err(e) => return refused(e),
+        };
+        let (route, upstream) = prepared;
+        let labels = StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
+        let (mut head, body) = upstream.request.into_parts();
+        copy_timeout_header(&parts.headers, &mut head.headers);
+        let mut request = Request::from_parts(head, full_request_body(body));
+        request.extensions_mut().insert(upstream.dialect);
+        request.extensions_mut().insert(labels);
+        let response = self.forward(request).await;
+        if upstream.aggregate {
+            return aggregate(response).await;
+        }
+        response
+    }
+
+    /// A transcription upload: routed by its `model` field, streamed upstream.
+    async fn upload(self, request: Request<Incoming>, boundary: String) -> Response<ProxyBody> {
+        let limit = self.inner.config.max_upload_bytes;
+        if util::content_length(request.headers()).is_some_and(|n| n > limit) {
+            return too_large(limit);
+        }
+        let (parts, mut body) = request.into_parts();
+        let mut finder = multipart::FieldFinder::new(&boundary, "model");
+        let mut prefix = BytesMut::new();
+        let (start, end) = loop {
+            match finder.poll(&prefix) {
+                Ok(Some(range)) => break range,
+                Ok(None) => {}
+                Err(multipart::FormError::Missing) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "missing_model",
+                        "the form has no \"model\" field",
+                    );
+                }
+                Err(multipart::FormError::Malformed(why)) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        &format!("malformed multipart form: {why}"),
+                    );
+                }
+            }
+            if prefix.len() as u64 > limit {
+                return too_large(limit);
+            }
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        prefix.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        &format!("the upload could not be read: {e}"),
+                    );
+                }
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "missing_model",
+                        "the form ended before a complete \"model\" field",
+                    );
+                }
+            }
+        };
+        let Ok(model) = std::str::from_utf8(&prefix[start..end]).map(|m| m.trim().to_owned())
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_model",
+                "the model field is not UTF-8",
+            );
+        };
+        let providers = &self.inner.providers;
+        let route: Route<'_> = match providers.route(&model) {
+            Ok(route) => route,
+            Err(e) => return refused(e),
+        };
+        let head = match route.request_head(Endpoint::Transcriptions, true) {
+            Ok(head) => head,
+            Err(e) => return refused(e),
+        };
+        let mut rewritten = BytesMut::with_capacity(prefix.len());
+        rewritten.extend_from_slice(&prefix[..start]);
+        rewritten.extend_from_slice(route.model.as_bytes());
+        rewritten.extend_from_slice(&prefix[end..]);
+        let budget = limit.saturating_sub(prefix.len() as u64);
+        let body = multipart::PrefixedBody::new(rewritten, body, budget).boxed_unsync();
+        let content_type = parts.headers.get(CONTENT_TYPE).cloned().expect("checked");
+        let Ok(mut request) = head.header(CONTENT_TYPE, content_type).body(body) else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "could not build the upstream request",
+            );
+        };
+        copy_timeout_header(&parts.headers, request.headers_mut());
+        request
+            .extensions_mut()
+            .insert(route.dialect(Endpoint::Transcriptions));
+        request.extensions_mut().insert(StreamLabels::new(
+            route.provider.name().to_owned(),
+            route.model.to_owned(),
+        ));
+        self.forward(request).await
+    }
+
+    /// Sends a prepared request through the layers.
+    fn forward(
+        &self,
+        request: Request<UpstreamRequestBody>,
+    ) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
+        // Boxed here, where its types are concrete: inside an async block the compiler cannot
+        // prove the layered future `Send` (rust-lang/rust#102211).
+        let call: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
+            Box::pin(self.inner.stack.clone().oneshot(request));
+        async move { finish_forward(call.await) }
+    }
+}
+
+fn finish_forward<B>(result: Result<Response<B>, tower_llm_stream::BoxError>) -> Response<ProxyBody>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tower_llm_stream::BoxError>,
+{
+    {
+        let response = match result {
+            Ok(response) => response,
+            // ErrorEventLayer turns inner errors into 502 responses; this is a safety net.
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    &e.to_string(),
+                );
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        util::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(http::header::SET_COOKIE);
+        let streaming = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if streaming {
+            parts
+                .headers
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            parts
+                .headers
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        }
+        parts.extensions.insert(Forwarded);
+        Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+    }
+}
+
+/// Marks responses that went through the stack (they log their own line).
+#[derive(Clone, Copy)]
+struct Forwarded;
+
+fn full_request_body(body: Bytes) -> UpstreamRequestBody {
+    http_body_util::Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn copy_timeout_header(from: &http::HeaderMap, to: &mut http::HeaderMap) {
+    if let Some(value) = from.get(TIMEOUT_HEADER) {
+        to.insert(TIMEOUT_HEADER, value.clone());
+    }
+}
+
+fn refused(e: RequestError) -> Response<ProxyBody> {
+    json_response(e.status, e.body())
+}
+
+fn too_large(limit: u64) -> Response<ProxyBody> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request_too_large",
+        &format!("the request body is larger than this proxy's limit of {limit} bytes"),
+    )
+}
+
+fn not_allowed(allow: &'static str) -> Response<ProxyBody> {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("use {allow}"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// The HTTP status for an error event that ends a stream the client wanted as one object.
+fn status_of(error: &Value) -> StatusCode {
+    match error["code"].as_str().unwrap_or("") {
+        "stream_idle_timeout" | "stream_deadline" => StatusCode::GATEWAY_TIMEOUT,
+        _ => match error["type"].as_str().unwrap_or("") {
+            "invalid_request_error" => StatusCode::BAD_REQUEST,
+            "rate_limit_error" => StatusCode::TOO_MANY_REQUESTS,
+            "overloaded_error" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_GATEWAY,
+        },
+    }
+}
+
+/// Folds the standard stream of a translated provider into one `chat.completion` for a client
+/// that did not ask for a stream.
+async fn aggregate(response: Response<ProxyBody>) -> Response<ProxyBody> {
+    let is_stream = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !response.status().is_success() || !is_stream {
+        return response;
+    }
+    let mut body = response.into_body();
+    let mut decoder = Decoder::new();
+    let mut folded = ChatCompletionAggregator::new();
+    let push =
+        |decoder: &mut Decoder, folded: &mut ChatCompletionAggregator| -> Result<(), String> {
+            while let Some(block) = decoder.next_block() {
+                let block = block.map_err(|e| e.to_string())?;
+                if let Some(event) = block.event() {
+                    folded
+                        .push(event.data())
+                        .map_err(|e| format!("unreadable chunk: {e}"))?;
+                }
+            }
+            Ok(())
+        };
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    decoder.push(data);
+                    if let Err(e) = push(&mut decoder, &mut folded) {
+                        return error(StatusCode::BAD_GATEWAY, "malformed_event", &e);
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_body_error",
+                    &e.to_string(),
+                );
+            }
+            None => break,
+        }
+    }
+    decoder.finish();
+    if let Err(e) = push(&mut decoder, &mut folded) {
+        return error(StatusCode::BAD_GATEWAY, "malformed_event", &e);
+    }
+    if let Some(e) = folded.error() {
+        let status = status_of(e);
+        return json_response(status, json!({"error": e}).to_string());
+    }
+    let mut response = json_response(StatusCode::OK, folded.finish().to_string());
+    response.extensions_mut().insert(Forwarded);
+    response
+}
+
+/// Serves connections until `shutdown` resolves, then stops accepting and lets open requests
+/// finish (up to `grace`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    proxy: Proxy,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let proxy = proxy.clone();
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(request).await) }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections, waiting for open requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over, closing the remaining connections"),
+    }
+}

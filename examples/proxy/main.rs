@@ -1,0 +1,166 @@
+//! The example reverse proxy: OpenAI-compatible endpoints in front of many providers, every
+//! stream standardized by the crate's layers.
+//!
+//! ```sh
+//! cargo run --release --example proxy            # http://127.0.0.1:8080, the demo provider
+//! curl -N http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \
+//!   -d '{"model":"demo/echo","stream":true,"messages":[{"role":"user","content":"Hi"}]}'
+//! ANTHROPIC_API_KEY=sk-ant-… cargo run --release --example proxy -- --provider vllm=http://127.0.0.1:8000
+//! ```
+//!
+//! Providers come from the environment (`P_API_KEY` / `P_BASE_URL` / `P_MODELS` for P in
+//! OPENAI, ANTHROPIC, GEMINI, COHERE, MISTRAL, GROQ, DEEPSEEK, OPENROUTER, OLLAMA) and from
+//! `--provider NAME=BASE_URL` for any OpenAI-compatible server (its key, if it needs one, in
+//! `NAME_API_KEY`, its models in `NAME_MODELS`). Models are named `provider/model`.
+
+mod app;
+
+use app::{Config, Proxy};
+use std::time::Duration;
+use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+
+const USAGE: &str = "\
+usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
+             [--max-body-bytes N] [--max-upload-bytes N]
+
+  --listen ADDR             where to listen (default 127.0.0.1:8080)
+  --timeout SECS            wait for the response head and between events (default 30)
+  --max-timeout SECS        the most a client may set with x-request-timeout (default 600)
+  --provider NAME=BASE_URL  an OpenAI-compatible upstream (vLLM, llama.cpp, ...); key from
+                            NAME_API_KEY, models from NAME_MODELS (comma-separated)
+  --max-body-bytes N        largest JSON request body (default 4194304)
+  --max-upload-bytes N      largest transcription upload (default 26214400)
+
+Environment: P_API_KEY, P_BASE_URL, P_MODELS for P in OPENAI ANTHROPIC GEMINI COHERE MISTRAL
+GROQ DEEPSEEK OPENROUTER OLLAMA; PROXY_API_KEY makes clients authenticate; RUST_LOG.
+The demo provider (models demo/echo, demo/slow, demo/instant, demo/broken) needs nothing.";
+
+fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {
+    let value = value.ok_or(format!("{flag} needs a value"))?;
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or(format!("{flag} {value:?}: give seconds, more than 0"))
+}
+
+fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
+    let value = value.ok_or(format!("{flag} needs a value"))?;
+    value
+        .parse()
+        .map_err(|_| format!("{flag} {value:?}: give a number of bytes"))
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, Config), String> {
+    let mut args = args.peekable();
+    let mut listen = "127.0.0.1:8080".to_owned();
+    let mut config = Config {
+        providers: Providers::from_env().map_err(|e| e.to_string())?,
+        api_key: std::env::var("PROXY_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+        ..Config::default()
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--listen" => listen = args.next().ok_or("--listen needs an address")?,
+            "--timeout" => config.timeout = seconds("--timeout", args.next())?,
+            "--max-timeout" => config.max_timeout = seconds("--max-timeout", args.next())?,
+            "--max-body-bytes" => {
+                config.max_body_bytes = number("--max-body-bytes", args.next())? as usize
+            }
+            "--max-upload-bytes" => {
+                config.max_upload_bytes = number("--max-upload-bytes", args.next())?
+            }
+            "--provider" => {
+                let spec = args.next().ok_or("--provider needs NAME=BASE_URL")?;
+                let (name, url) = spec
+                    .split_once('=')
+                    .ok_or(format!("--provider {spec:?}: write NAME=BASE_URL"))?;
+                let env = name.to_ascii_uppercase().replace('-', "_");
+                let mut provider = Provider::new(name, ProviderKind::OpenAiCompatible, url)
+                    .map_err(|e| e.to_string())?;
+                if let Ok(key) = std::env::var(format!("{env}_API_KEY")) {
+                    provider = provider.api_key(key);
+                }
+                if let Ok(models) = std::env::var(format!("{env}_MODELS")) {
+                    provider =
+                        provider.models(models.split(',').map(str::trim).filter(|m| !m.is_empty()));
+                }
+                config.providers.insert(provider);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+    Ok((listen, config))
+}
+
+async fn ctrl_c_or_term() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,hyper_util=warn".into()),
+        )
+        .init();
+    let (listen, config) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("proxy: {e}");
+            std::process::exit(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("proxy: cannot listen on {listen}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let addr = listener.local_addr().map_or(listen, |a| a.to_string());
+    let timeout = config.timeout;
+    let proxy = Proxy::new(config);
+    for provider in proxy.providers().iter() {
+        tracing::info!(
+            provider = provider.name(),
+            base_url = provider.base_url(),
+            key = if provider.key().is_some() {
+                "set"
+            } else {
+                "none"
+            },
+            models = provider.model_list().join(","),
+            "provider enabled"
+        );
+    }
+    tracing::info!(?timeout, "listening on http://{addr}");
+    app::serve(listener, proxy, ctrl_c_or_term(), Duration::from_secs(10)).await;
+}

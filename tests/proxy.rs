@@ -1,0 +1,920 @@
+//! End to end: the example proxy (compiled in from `examples/proxy/app`) on a real loopback
+//! socket, in front of upstream servers on 127.0.0.1 that replay the captured provider streams
+//! in uneven chunks, stall, reset, or fail, and record what they were sent.
+
+#[path = "../examples/proxy/app/mod.rs"]
+#[allow(dead_code)]
+mod app;
+mod common;
+
+use bytes::Bytes;
+use common::dialects::{assert_standard, chat_chunks, client_view, run_stack_as};
+use common::script::{ScriptBody, Step, data, wait_secs};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Clone, Default)]
+struct Recorder {
+    requests: Arc<Mutex<Vec<Received>>>,
+    /// Set when a stalled stream's body is dropped: the proxy let go of the upstream.
+    stall_dropped: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    fn last(&self) -> Received {
+        self.requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a request reached the upstream")
+    }
+    fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+/// Uneven chunks: no chunk is a whole event.
+fn uneven(raw: &[u8]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let (mut at, mut size) = (0, 1);
+    while at < raw.len() {
+        let end = (at + size).min(raw.len());
+        steps.push(data(raw[at..end].to_vec()));
+        at = end;
+        size = size % 89 + 7;
+    }
+    steps
+}
+
+/// The fixture a scenario replays for a path.
+fn fixture_for(scenario: &str, path: &str) -> Option<&'static str> {
+    Some(match scenario {
+        "openai" if path.ends_with("/chat/completions") => {
+            "openai/chat_tool_call_include_usage.sse"
+        }
+        "openai" if path.ends_with("/completions") => "openai/completions_legacy_text.sse",
+        "openai" if path.ends_with("/responses") => "openai/responses_function_call.sse",
+        "openai" if path.ends_with("/audio/speech") => "openai/audio_speech_sse.sse",
+        "openai" if path.ends_with("/audio/transcriptions") => {
+            "openai/audio_transcription_stream.sse"
+        }
+        "anthropic" => "anthropic/tool_use.sse",
+        "gemini" => "gemini/function_call.sse",
+        "cohere" => "cohere/tool_call.sse",
+        "ollama" => "ollama/generate_stream.ndjson",
+        "groq" => "groq/midstream_error_tool_use_failed.sse",
+        _ => return None,
+    })
+}
+
+fn respond(scenario: &str, path: &str, recorder: &Recorder) -> Response<ScriptBody> {
+    let sse = |steps: Vec<Step>| {
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .header("connection", "keep-alive, x-upstream-private")
+            .header("x-upstream-private", "hop")
+            .header("set-cookie", "upstream=1")
+            .body(ScriptBody::new(steps))
+            .unwrap()
+    };
+    if let Some(fixture) = fixture_for(scenario, path) {
+        let content_type = if fixture.ends_with(".ndjson") {
+            "application/x-ndjson"
+        } else {
+            "text/event-stream"
+        };
+        let mut response = sse(uneven(&common::fixture(fixture)));
+        response
+            .headers_mut()
+            .insert("content-type", content_type.parse().unwrap());
+        return response;
+    }
+    match scenario {
+        "stall" => {
+            let mut body = ScriptBody::new([data("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n"), Step::Stall]);
+            body.dropped = Some(recorder.stall_dropped.clone());
+            Response::builder().header("content-type", "text/event-stream").body(body).unwrap()
+        }
+        "reset" => sse(vec![
+            data("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\""),
+            wait_secs(0.02),
+            Step::Fail("connection reset by peer"),
+        ]),
+        "truncated" => {
+            let fixture = common::fixture("openai/chat_text_include_usage.sse");
+            sse(uneven(&fixture[..fixture.len() / 2]))
+        }
+        "slowhead" => sse(vec![data("data: {}\n\n")]),
+        "limited" => Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header("content-type", "application/json")
+            .body(ScriptBody::new([data(r#"{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#)]))
+            .unwrap(),
+        "json" => Response::builder()
+            .header("content-type", "application/json")
+            .body(ScriptBody::new([data(r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}]}"#)]))
+            .unwrap(),
+        _ => Response::builder().status(404).body(ScriptBody::new([data("no such scenario")])).unwrap(),
+    }
+}
+
+/// The replaying upstream: the first path segment picks the scenario.
+async fn spawn_upstream(recorder: Recorder) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let recorder = recorder.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let recorder = recorder.clone();
+                    async move {
+                        let path = request.uri().path_and_query().unwrap().to_string();
+                        let headers = request.headers().clone();
+                        let body = request.into_body().collect().await.unwrap().to_bytes();
+                        recorder.requests.lock().unwrap().push(Received {
+                            path: path.clone(),
+                            headers,
+                            body,
+                        });
+                        let scenario = path
+                            .trim_start_matches('/')
+                            .split('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                        if scenario == "slowhead" {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                        Ok::<_, std::convert::Infallible>(respond(&scenario, &path, &recorder))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+struct Harness {
+    proxy: SocketAddr,
+    recorder: Recorder,
+}
+
+/// The proxy in front of the replaying upstream, with `adjust` applied to its configuration.
+async fn start(adjust: impl FnOnce(&mut app::Config)) -> Harness {
+    let recorder = Recorder::default();
+    let upstream = spawn_upstream(recorder.clone()).await;
+    let base = |scenario: &str, version: &str| format!("http://{upstream}/{scenario}{version}");
+    let provider =
+        |name: &str, kind, version: &str| Provider::new(name, kind, &base(name, version)).unwrap();
+    let mut providers = Providers::new()
+        .with(provider("openai", ProviderKind::OpenAiCompatible, "/v1").api_key("sk-openai-secret"))
+        .with(provider("anthropic", ProviderKind::Anthropic, "/v1").api_key("sk-ant-secret"))
+        .with(provider("gemini", ProviderKind::Gemini, "/v1beta").api_key("gemini-secret"))
+        .with(provider("cohere", ProviderKind::Cohere, "/v2").api_key("cohere-secret"))
+        .with(provider("ollama", ProviderKind::Ollama, ""))
+        .with(provider("groq", ProviderKind::OpenAiCompatible, "/v1").api_key("gsk-secret"));
+    for scenario in ["stall", "reset", "truncated", "slowhead", "limited", "json"] {
+        providers.insert(provider(scenario, ProviderKind::OpenAiCompatible, "/v1"));
+    }
+    let mut config = app::Config {
+        providers,
+        ..app::Config::default()
+    };
+    adjust(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    tokio::spawn(app::serve(
+        listener,
+        app::Proxy::new(config),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    Harness { proxy, recorder }
+}
+
+type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+impl Harness {
+    async fn send(
+        &self,
+        request: http::request::Builder,
+        body: impl Into<Bytes>,
+    ) -> (http::response::Parts, String) {
+        let uri = format!("http://{}{}", self.proxy, request.uri_ref().unwrap());
+        let request = request.uri(uri).body(Full::new(body.into())).unwrap();
+        let response = client().request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_else(|e| panic!("the body failed: {e}"));
+        (parts, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (http::response::Parts, String) {
+        self.send(
+            Request::post(path)
+                .header("content-type", "application/json")
+                .header("authorization", "Bearer sk-client-key"),
+            body.to_string(),
+        )
+        .await
+    }
+}
+
+/// The events of a standard stream, as whole frames.
+fn events(body: &str) -> Vec<String> {
+    body.split_inclusive("\n\n").map(str::to_owned).collect()
+}
+
+/// A Responses API stream: `response.created` first, `response.completed` last, sequence
+/// numbers from 0 without gaps.
+fn assert_responses_stream(body: &str) {
+    let frames = events(body);
+    assert!(frames[0].starts_with("event: response.created\n"), "{body}");
+    let last = frames.last().unwrap();
+    assert!(last.starts_with("event: response.completed\n"), "{body}");
+    for (i, frame) in frames.iter().enumerate() {
+        let data: Value =
+            serde_json::from_str(frame.split_once("data: ").unwrap().1.trim_end()).unwrap();
+        assert_eq!(data["sequence_number"], i, "{frame}");
+    }
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+           "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]})
+}
+
+/// The client's view of a fixture through the layer stack alone, in process: what the proxy
+/// must deliver over the wire.
+async fn expected(kind: &'static str, fixture: &'static str) -> common::dialects::Seen {
+    let out = tokio::task::spawn_blocking(move || {
+        let content_type = if fixture.ends_with(".ndjson") {
+            "application/x-ndjson"
+        } else {
+            "text/event-stream"
+        };
+        let dialect = AnyDialect::for_provider(kind, Endpoint::ChatCompletions);
+        run_stack_as(content_type, dialect, vec![data(common::fixture(fixture))]).1
+    })
+    .await
+    .unwrap();
+    client_view(&chat_chunks(&out))
+}
+
+#[tokio::test]
+async fn chat_streams_from_every_dialect_arrive_standard() {
+    let h = start(|_| {}).await;
+    for (provider, kind, fixture) in [
+        (
+            "openai",
+            "openai",
+            "openai/chat_tool_call_include_usage.sse",
+        ),
+        ("anthropic", "anthropic", "anthropic/tool_use.sse"),
+        ("gemini", "gemini", "gemini/function_call.sse"),
+        ("cohere", "cohere", "cohere/tool_call.sse"),
+        ("ollama", "ollama", "ollama/generate_stream.ndjson"),
+    ] {
+        let (head, body) = h
+            .post(
+                "/v1/chat/completions",
+                chat(&format!("{provider}/some-model"), true),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK, "{provider}: {body}");
+        assert_eq!(
+            head.headers["content-type"], "text/event-stream",
+            "{provider}"
+        );
+        assert_eq!(head.headers["cache-control"], "no-cache", "{provider}");
+        for private in ["x-upstream-private", "set-cookie", "connection"] {
+            assert!(
+                !head.headers.contains_key(private),
+                "{provider}: {private} leaked"
+            );
+        }
+        let frames = events(&body);
+        let chunks = assert_standard(provider, &frames);
+        let seen = client_view(&chunks);
+        assert_eq!(seen, expected(kind, fixture).await, "{provider}");
+        assert!(
+            !seen.text.is_empty() || !seen.tools.is_empty(),
+            "{provider}: nothing came through"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_are_translated_and_carry_only_the_providers_own_key() {
+    let h = start(|_| {}).await;
+    let cases = [
+        (
+            "openai",
+            "/openai/v1/chat/completions",
+            "authorization",
+            "Bearer sk-openai-secret",
+        ),
+        (
+            "anthropic",
+            "/anthropic/v1/messages",
+            "x-api-key",
+            "sk-ant-secret",
+        ),
+        (
+            "gemini",
+            "/gemini/v1beta/models/some-model:streamGenerateContent?alt=sse",
+            "x-goog-api-key",
+            "gemini-secret",
+        ),
+        (
+            "cohere",
+            "/cohere/v2/chat",
+            "authorization",
+            "Bearer cohere-secret",
+        ),
+    ];
+    for (provider, path, header, value) in cases {
+        h.post(
+            "/v1/chat/completions",
+            chat(&format!("{provider}/some-model"), true),
+        )
+        .await;
+        let sent = h.recorder.last();
+        assert_eq!(sent.path, path);
+        assert_eq!(sent.headers[header], value, "{provider}");
+        let all: String = sent
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("")))
+            .collect();
+        assert!(
+            !all.contains("sk-client-key"),
+            "{provider}: the client's key went upstream:\n{all}"
+        );
+        for other in [
+            "sk-openai-secret",
+            "sk-ant-secret",
+            "gemini-secret",
+            "cohere-secret",
+            "gsk-secret",
+        ] {
+            assert!(
+                value.contains(other) || !all.contains(other),
+                "{provider}: another provider's key:\n{all}"
+            );
+        }
+        let body: Value = serde_json::from_slice(&sent.body).unwrap();
+        match provider {
+            "openai" => {
+                assert_eq!(body["model"], "some-model");
+                assert_eq!(body["stream_options"]["include_usage"], true);
+            }
+            "anthropic" => {
+                assert_eq!(
+                    body["messages"][0]["content"][0]["text"],
+                    "What is the weather in Paris?"
+                );
+                assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
+                assert_eq!(body["stream"], true);
+            }
+            "gemini" => {
+                assert_eq!(
+                    body["contents"][0]["parts"][0]["text"],
+                    "What is the weather in Paris?"
+                );
+                assert_eq!(
+                    body["tools"][0]["functionDeclarations"][0]["name"],
+                    "get_weather"
+                );
+            }
+            _ => assert_eq!(body["model"], "some-model"),
+        }
+    }
+    h.post("/v1/chat/completions", chat("ollama/llama3.2", true))
+        .await;
+    let sent = h.recorder.last();
+    assert_eq!(sent.path, "/ollama/api/chat");
+    assert!(!sent.headers.contains_key("authorization"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sent.body).unwrap()["model"],
+        "llama3.2"
+    );
+}
+
+#[tokio::test]
+async fn non_streaming_requests_to_translated_providers_get_one_chat_completion() {
+    let h = start(|_| {}).await;
+    let (head, body) = h
+        .post("/v1/chat/completions", chat("anthropic/claude", false))
+        .await;
+    assert_eq!(head.status, StatusCode::OK, "{body}");
+    assert_eq!(head.headers["content-type"], "application/json");
+    let completion: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(completion["object"], "chat.completion");
+    let expected = expected("anthropic", "anthropic/tool_use.sse").await;
+    let message = &completion["choices"][0]["message"];
+    assert_eq!(
+        message["tool_calls"][0]["function"]["name"],
+        expected.tools[0].1.as_str()
+    );
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        expected.tools[0].2.as_str()
+    );
+    assert_eq!(completion["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(completion["usage"], expected.usage);
+    // The upstream was asked for a stream all the same.
+    assert_eq!(
+        serde_json::from_slice::<Value>(&h.recorder.last().body).unwrap()["stream"],
+        true
+    );
+
+    // OpenAI-compatible: forwarded as is.
+    let (head, body) = h.post("/v1/chat/completions", chat("json/m", false)).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"],
+        "whole"
+    );
+}
+
+#[tokio::test]
+async fn completions_responses_and_audio_go_through() {
+    let h = start(|_| {}).await;
+    let (_, body) = h
+        .post(
+            "/v1/completions",
+            json!({"model": "openai/gpt-3.5-turbo-instruct", "prompt": "Say", "stream": true}),
+        )
+        .await;
+    let chunks = chat_chunks(&events(&body));
+    assert!(
+        chunks.iter().all(|c| c["object"] == "text_completion"),
+        "{body}"
+    );
+    assert!(body.ends_with("data: [DONE]\n\n"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&h.recorder.last().body).unwrap()["stream_options"]["include_usage"],
+        true
+    );
+
+    let (_, body) = h
+        .post(
+            "/v1/responses",
+            json!({"model": "openai/gpt-4.1", "input": "Weather?", "stream": true}),
+        )
+        .await;
+    assert_responses_stream(&body);
+    assert!(
+        serde_json::from_slice::<Value>(&h.recorder.last().body)
+            .unwrap()
+            .get("stream_options")
+            .is_none()
+    );
+
+    let (_, body) = h.post("/v1/audio/speech", json!({"model": "openai/gpt-4o-mini-tts", "input": "Hi", "voice": "alloy", "stream_format": "sse"})).await;
+    assert!(body.contains("\"type\":\"speech.audio.done\""), "{body}");
+    assert!(body.ends_with("data: [DONE]\n\n"));
+
+    // Anthropic offers chat only.
+    let (head, body) = h
+        .post(
+            "/v1/responses",
+            json!({"model": "anthropic/claude", "input": "x"}),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("unsupported_endpoint"), "{body}");
+}
+
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, filename, value) in parts {
+        out.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if let Some(filename) = filename {
+            out.extend_from_slice(
+                format!("; filename=\"{filename}\"\r\nContent-Type: audio/wav").as_bytes(),
+            );
+        }
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+#[tokio::test]
+async fn transcription_uploads_are_rewritten_and_streamed() {
+    let h = start(|c| c.max_upload_bytes = 64 * 1024).await;
+    let audio: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    // The file before the model: held until the model field arrives.
+    for order in [0, 1] {
+        let mut parts: Vec<(&str, Option<&str>, &[u8])> = vec![
+            ("file", Some("model.wav"), &audio),
+            ("model", None, b"openai/gpt-4o-mini-transcribe"),
+            ("stream", None, b"true"),
+        ];
+        if order == 1 {
+            parts.swap(0, 1);
+        }
+        let form = multipart("b0undary", &parts);
+        let (head, body) = h
+            .send(
+                Request::post("/v1/audio/transcriptions")
+                    .header("content-type", "multipart/form-data; boundary=b0undary"),
+                form.clone(),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK, "{body}");
+        assert!(body.contains("\"type\":\"transcript.text.done\""), "{body}");
+        let sent = h.recorder.last();
+        assert_eq!(sent.path, "/openai/v1/audio/transcriptions");
+        assert_eq!(sent.headers["authorization"], "Bearer sk-openai-secret");
+        let rewritten = multipart(
+            "b0undary",
+            &parts
+                .iter()
+                .map(|&(n, f, v)| {
+                    (
+                        n,
+                        f,
+                        if n == "model" {
+                            b"gpt-4o-mini-transcribe".as_slice()
+                        } else {
+                            v
+                        },
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            sent.body, rewritten,
+            "the form arrives whole, with only the model renamed"
+        );
+    }
+    // Over the limit: 413 before anything goes upstream.
+    let before = h.recorder.count();
+    let big = vec![0u8; 70 * 1024];
+    let form = multipart(
+        "b",
+        &[
+            ("model", None, b"openai/whisper-1"),
+            ("file", Some("a.wav"), &big),
+        ],
+    );
+    let (head, body) = h
+        .send(
+            Request::post("/v1/audio/transcriptions")
+                .header("content-type", "multipart/form-data; boundary=b"),
+            form,
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(h.recorder.count(), before);
+    let form = multipart("b", &[("file", Some("a.wav"), b"RIFF")]);
+    let (head, body) = h
+        .send(
+            Request::post("/v1/audio/transcriptions")
+                .header("content-type", "multipart/form-data; boundary=b"),
+            form,
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("missing_model"), "{body}");
+}
+
+#[tokio::test]
+async fn bad_requests_are_clear_json_errors_and_never_reach_an_upstream() {
+    let h = start(|c| c.max_body_bytes = 1024).await;
+    let cases: Vec<(&str, http::request::Builder, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "unknown provider",
+            Request::post("/v1/chat/completions"),
+            br#"{"model":"nope/x","messages":[]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "unknown_provider",
+        ),
+        (
+            "no prefix",
+            Request::post("/v1/chat/completions"),
+            br#"{"model":"gpt-4o","messages":[]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_model",
+        ),
+        (
+            "unknown demo model",
+            Request::post("/v1/chat/completions"),
+            br#"{"model":"demo/gpt-9","messages":[]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "unknown_model",
+        ),
+        (
+            "no model",
+            Request::post("/v1/chat/completions"),
+            br#"{"messages":[]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "missing_model",
+        ),
+        (
+            "malformed JSON",
+            Request::post("/v1/chat/completions"),
+            br#"{"model":"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "not an object",
+            Request::post("/v1/chat/completions"),
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "untranslatable",
+            Request::post("/v1/chat/completions"),
+            br#"{"model":"anthropic/c","n":3,"messages":[{"role":"user","content":"x"}]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "unsupported_parameter",
+        ),
+        (
+            "too large",
+            Request::post("/v1/chat/completions"),
+            vec![b' '; 2048],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+        ),
+        (
+            "wrong method",
+            Request::get("/v1/chat/completions"),
+            vec![],
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "unknown path",
+            Request::post("/v2/chat"),
+            vec![],
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "bad timeout",
+            Request::post("/v1/chat/completions").header("x-request-timeout", "soon"),
+            br#"{"model":"demo/echo","messages":[{"role":"user","content":"x"}]}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request_timeout",
+        ),
+    ];
+    for (what, request, body, status, code) in cases {
+        let (head, text) = h.send(request, body).await;
+        assert_eq!(head.status, status, "{what}: {text}");
+        assert_eq!(head.headers["content-type"], "application/json", "{what}");
+        let error: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+        assert_eq!(error["error"]["code"], code, "{what}: {text}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+    assert_eq!(h.recorder.count(), 0);
+    // A body streamed without content-length is held to the limit too.
+    let (head, _) = h
+        .send(
+            Request::post("/v1/chat/completions").header("transfer-encoding", "chunked"),
+            vec![b' '; 4096],
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn upstream_failures_become_error_events_or_statuses() {
+    let h = start(|c| c.timeout = Duration::from_millis(300)).await;
+    let code_of = |body: &str| {
+        let last = events(body).pop().unwrap();
+        let data: Value =
+            serde_json::from_str(last.strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        data["error"]["code"].as_str().unwrap().to_owned()
+    };
+    // Stall mid-stream: the idle timeout ends it, and the upstream connection is let go.
+    let (head, body) = h.post("/v1/chat/completions", chat("stall/m", true)).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(code_of(&body), "stream_idle_timeout", "{body}");
+    assert!(
+        body.contains("\"content\":\"Hi\""),
+        "what arrived before is kept: {body}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.recorder.stall_dropped.load(Ordering::SeqCst),
+        "the stalled upstream body was not dropped"
+    );
+
+    let (_, body) = h.post("/v1/chat/completions", chat("reset/m", true)).await;
+    assert_eq!(code_of(&body), "upstream_body_error", "{body}");
+    let (_, body) = h
+        .post("/v1/chat/completions", chat("truncated/m", true))
+        .await;
+    assert_eq!(code_of(&body), "stream_truncated", "{body}");
+    assert!(!body.contains("[DONE]"));
+    let (_, body) = h
+        .post("/v1/chat/completions", chat("groq/llama", true))
+        .await;
+    assert_eq!(code_of(&body), "tool_use_failed", "{body}");
+
+    // Before the head: statuses kept, bodies normalized.
+    let (head, body) = h
+        .post("/v1/chat/completions", chat("limited/m", true))
+        .await;
+    assert_eq!(head.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "rate_limit_exceeded"
+    );
+    let (head, body) = h
+        .post("/v1/chat/completions", chat("slowhead/m", true))
+        .await;
+    assert_eq!(head.status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    // x-request-timeout lifts the default, up to the maximum.
+    let started = std::time::Instant::now();
+    let (head, _) = h
+        .send(
+            Request::post("/v1/chat/completions").header("x-request-timeout", "0.05"),
+            chat("slowhead/m", true).to_string(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_millis(290));
+    assert!(
+        !h.recorder.last().headers.contains_key("x-request-timeout"),
+        "the timeout header is the proxy's own"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502() {
+    let h = start(|c| {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = dead.local_addr().unwrap();
+        drop(dead);
+        c.providers.insert(
+            Provider::new(
+                "dead",
+                ProviderKind::OpenAiCompatible,
+                &format!("http://{addr}/v1"),
+            )
+            .unwrap(),
+        );
+    })
+    .await;
+    let (head, body) = h.post("/v1/chat/completions", chat("dead/m", true)).await;
+    assert_eq!(head.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        "upstream_unavailable"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_provider_streams_in_real_time_offline() {
+    let h = start(|_| {}).await;
+    let (head, body) = h.send(Request::get("/v1/models"), "").await;
+    assert_eq!(head.status, StatusCode::OK);
+    let models: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["demo/echo", "demo/slow", "demo/instant", "demo/broken"]
+    );
+    assert_eq!(
+        h.send(Request::get("/health"), "").await.1,
+        r#"{"status":"ok"}"#
+    );
+
+    // Paced: the chunks arrive over time, not at once.
+    let request = Request::post(format!("http://{}/v1/chat/completions", h.proxy))
+        .body(Full::new(Bytes::from(json!({"model": "demo/echo", "stream": true, "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}).to_string())))
+        .unwrap();
+    let mut body = client().request(request).await.unwrap().into_body();
+    let mut arrivals = Vec::new();
+    let mut text = String::new();
+    let started = std::time::Instant::now();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            arrivals.push(started.elapsed());
+            text.push_str(std::str::from_utf8(&data).unwrap());
+        }
+    }
+    let frames = events(&text);
+    let chunks = assert_standard("demo", &frames);
+    let seen = client_view(&chunks);
+    assert_eq!(seen.text["content"], app::demo::reply("Hi")[..8].concat());
+    assert_eq!(seen.finish_reason, "length");
+    assert_eq!(seen.usage["completion_tokens"], 8);
+    assert!(
+        arrivals.last().unwrap().saturating_sub(arrivals[0]) >= Duration::from_millis(200),
+        "{arrivals:?}"
+    );
+
+    // The same reply whole, for completions and responses too.
+    let (_, body) = h
+        .post(
+            "/v1/completions",
+            json!({"model": "demo/instant", "prompt": "Hi"}),
+        )
+        .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["text"],
+        app::demo::reply("Hi").concat()
+    );
+    let (_, body) = h
+        .post(
+            "/v1/responses",
+            json!({"model": "demo/instant", "input": "Hi", "stream": true}),
+        )
+        .await;
+    assert_responses_stream(&body);
+    let (_, body) = h.post("/v1/chat/completions", json!({"model": "demo/broken", "stream": true, "messages": [{"role": "user", "content": "Hi"}]})).await;
+    assert!(body.ends_with("\"code\":\"upstream_body_error\",\"message\":\"the upstream connection failed: the demo provider dropped the connection (demo/broken)\"}}\n\n"), "{body}");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_releases_the_upstream_at_once() {
+    let h = start(|c| c.timeout = Duration::from_secs(30)).await;
+    let request = Request::post(format!("http://{}/v1/chat/completions", h.proxy))
+        .body(Full::new(Bytes::from(chat("stall/m", true).to_string())))
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap(); // the first event arrived
+    drop(body);
+    for _ in 0..100 {
+        if h.recorder.stall_dropped.load(Ordering::SeqCst) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the upstream stream was not released after the client left");
+}
+
+#[tokio::test]
+async fn the_proxy_key_guards_the_endpoints() {
+    let h = start(|c| c.api_key = Some("proxy-secret".into())).await;
+    let (head, body) = h
+        .post("/v1/chat/completions", chat("demo/instant", true))
+        .await;
+    assert_eq!(head.status, StatusCode::UNAUTHORIZED, "{body}");
+    let (head, _) = h
+        .send(
+            Request::post("/v1/chat/completions").header("authorization", "Bearer proxy-secret"),
+            chat("demo/instant", true).to_string(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(
+        h.send(Request::get("/health"), "").await.0.status,
+        StatusCode::OK
+    );
+}
