@@ -126,6 +126,12 @@ impl Proxy {
 
     async fn route(self, request: Request<Incoming>) -> Response<ProxyBody> {
         let path = request.uri().path();
+        if path == "/" || path == "/index.html" {
+            return match *request.method() {
+                Method::GET | Method::HEAD => playground(),
+                _ => not_allowed("GET"),
+            };
+        }
         if path == "/health" {
             return match *request.method() {
                 Method::GET | Method::HEAD => json_response(StatusCode::OK, r#"{"status":"ok"}"#),
@@ -448,6 +454,21 @@ fn too_large(limit: u64) -> Response<ProxyBody> {
         "request_too_large",
         &format!("the request body is larger than this proxy's limit of {limit} bytes"),
     )
+}
+
+/// The playground page: one self-contained file, no external assets.
+const PLAYGROUND: &str = include_str!("playground.html");
+
+fn playground() -> Response<ProxyBody> {
+    Response::builder()
+        .header(CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(
+            "content-security-policy",
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'",
+        )
+        .header("x-content-type-options", "nosniff")
+        .body(util::full(PLAYGROUND))
+        .expect("a valid response")
 }
 
 fn not_allowed(allow: &'static str) -> Response<ProxyBody> {
