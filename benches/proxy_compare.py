@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""The proxy under load, side by side with the mock upstream directly and with LiteLLM's proxy
+in front of the same mock, in one run on this machine. Stdlib only.
+
+    python3 benches/proxy_compare.py [--runs 3] [--quick] [--no-litellm] [--json OUT]
+
+Builds the release examples (proxy, mock_upstream, loadgen), starts three mock upstreams
+(fast: 20 events back to back; paced: 20 events 50 ms apart; idle: the first event, then
+silence), the proxy in front of them (`--provider fast=… paced=… idle=…`, its default INFO
+log to a file) and, when `setup.sh litellm` has installed it, LiteLLM in front of the same
+mocks, then measures (medians of --runs runs):
+
+  throughput  the fast stream at 64 concurrent streams: requests/s and events/s, and the CPU
+              time of the proxy process (and of LiteLLM's process tree) per request
+  latency     the paced stream at 100 and at 1,000 concurrent streams: time to first event and
+              end to end, p50/p99; the proxy's added latency = proxied - direct
+  idle        10,000 streams held open at once on the idle stream: the proxy's peak RSS
+              (LiteLLM: 1,000 streams, see --litellm-idle)
+
+The load generator, the mocks and the proxy share the machine's cores: every figure includes
+that contention, equally for each target. Prints a Markdown report; --json writes the raw
+figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "examples"
+OH = Path(os.environ.get("ORACLES_HOME", Path.home() / ".cache" / "sse-oracles"))
+LITELLM = OH / "venv-litellm" / "bin" / "litellm"
+LITELLM_KEY = "sk-bench-1234567890abcdef"
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port} after {timeout} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and all its descendants, in seconds."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / TICK
+        todo.extend(children.get(p, []))
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: int | None = 20,
+            hold_ms: int | None = None, key: str | None = None) -> dict:
+    cmd = [str(BIN / "loadgen"), "--url", url, "--model", model, "--concurrency", str(concurrency),
+           "--requests", str(requests), "--json"]
+    if expect is not None:
+        cmd += ["--expect-content", str(expect)]
+    if hold_ms is not None:
+        cmd += ["--hold-ms", str(hold_ms)]
+    if key:
+        cmd += ["--api-key", key]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise SystemExit(f"loadgen failed: {done.stderr}\n{done.stdout}")
+    return report
+
+
+class Target:
+    def __init__(self, name: str, base: str, models: dict[str, str], pid: int | None, key: str | None = None):
+        self.name, self.base, self.models, self.pid, self.key = name, base, models, pid, key
+
+    def url(self) -> str:
+        return f"{self.base}/v1/chat/completions"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="small loads (a smoke run, not figures)")
+    ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--litellm-idle", type=int, default=1000)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 200_000) if hard != resource.RLIM_INFINITY else 200_000
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "proxy", "--example", "mock_upstream",
+                    "--example", "loadgen"], cwd=ROOT, check=True)
+    work = Path(tempfile.mkdtemp(prefix="proxy-compare-"))
+    procs: list[subprocess.Popen] = []
+
+    def start(cmd: list[str], log: str, env: dict | None = None) -> subprocess.Popen:
+        p = subprocess.Popen(cmd, stdout=open(work / log, "w"), stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True)
+        procs.append(p)
+        return p
+
+    try:
+        mocks = {
+            "fast": ["--events", "20", "--interval-ms", "0"],
+            "paced": ["--events", "20", "--interval-ms", "50"],
+            "idle": ["--events", "20", "--interval-ms", "600000"],
+        }
+        mock_ports = {}
+        for name, args in mocks.items():
+            port = free_port()
+            start([str(BIN / "mock_upstream"), "--listen", f"127.0.0.1:{port}", "--threads", "1", *args], f"mock-{name}.log")
+            mock_ports[name] = port
+        for port in mock_ports.values():
+            wait_port(port)
+
+        proxy_port = free_port()
+        proxy_args = [str(BIN / "proxy"), "--listen", f"127.0.0.1:{proxy_port}", "--timeout", "900"]
+        for name, port in mock_ports.items():
+            proxy_args += ["--provider", f"{name}=http://127.0.0.1:{port}"]
+        proxy = start(proxy_args, "proxy.log", env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
+        wait_port(proxy_port)
+
+        direct = {n: Target("direct", f"http://127.0.0.1:{p}", {n: "m"}, None) for n, p in mock_ports.items()}
+        ours = Target("tower-llm-stream proxy", f"http://127.0.0.1:{proxy_port}", {n: f"{n}/m" for n in mocks}, proxy.pid)
+        targets = [ours]
+
+        litellm = None
+        if not a.no_litellm and LITELLM.exists():
+            port = free_port()
+            config = work / "litellm.yaml"
+            lines = ["model_list:"]
+            for name, mport in mock_ports.items():
+                lines += [f"  - model_name: {name}", "    litellm_params:", "      model: openai/m",
+                          f"      api_base: http://127.0.0.1:{mport}/v1", "      api_key: none"]
+            lines += ["general_settings:", f"  master_key: {LITELLM_KEY}"]
+            config.write_text("\n".join(lines) + "\n")
+            env = {**os.environ, "LITELLM_LOG": "ERROR"}
+            p = start([str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)], "litellm.log", env)
+            wait_port(port, 240)
+            litellm = Target("LiteLLM proxy", f"http://127.0.0.1:{port}", {n: n for n in mocks}, p.pid, LITELLM_KEY)
+            targets.append(litellm)
+        elif not a.no_litellm:
+            print(f"(LiteLLM not installed at {LITELLM}: run ../shared/oracles/setup.sh litellm)", file=sys.stderr)
+
+        scale = 10 if a.quick else 1
+        results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "latency": {}, "idle": {}}
+
+        # Warm up every target (connection pools, LiteLLM's lazy imports).
+        for t in [direct["fast"], *targets]:
+            loadgen(t.url(), t.models["fast"], 16, 200, key=t.key)
+
+        # Throughput on the fast stream.
+        requests = 20_000 // scale
+        for t in [direct["fast"], *targets]:
+            n = requests if t is not litellm else max(requests // 10, 200)
+            runs = []
+            for _ in range(a.runs):
+                before = cpu_seconds(t.pid) if t.pid else 0.0
+                r = loadgen(t.url(), t.models["fast"], 64, n, key=t.key)
+                r["cpu_us_per_request"] = ((cpu_seconds(t.pid) - before) / r["requests"] * 1e6) if t.pid else None
+                runs.append(r)
+            results["throughput"][t.name] = runs
+            print(f"throughput {t.name}: {median([r['requests_per_s'] for r in runs]):.0f} req/s", file=sys.stderr)
+
+        # Latency on the paced stream (20 events, 50 ms apart: about 1 s per stream).
+        for concurrency in (100, 1000):
+            n = max(concurrency * 4 // scale, concurrency)
+            for t in [direct["paced"], *targets]:
+                c = concurrency
+                runs = [loadgen(t.url(), t.models["paced"], c, n, key=t.key) for _ in range(a.runs)]
+                results["latency"].setdefault(str(concurrency), {})[t.name] = runs
+                print(f"latency c={concurrency} {t.name}: ttfe p50 {median([r['ttfe_us']['p50'] for r in runs]):.0f} us",
+                      file=sys.stderr)
+
+        # Idle streams held open: peak RSS of the proxy process.
+        for t in targets:
+            streams = (10_000 if t is not litellm else a.litellm_idle) // scale
+            runs = []
+            for _ in range(a.runs):
+                baseline = rss_bytes(t.pid)
+                hold_ms = 4000
+                lg = subprocess.Popen(
+                    [str(BIN / "loadgen"), "--url", t.url(), "--model", t.models["idle"], "--concurrency", str(streams),
+                     "--requests", str(streams), "--hold-ms", str(hold_ms), "--json"]
+                    + (["--api-key", t.key] if t.key else []),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                peak = baseline
+                while lg.poll() is None:
+                    peak = max(peak, rss_bytes(t.pid))
+                    time.sleep(0.05)
+                out = json.loads(lg.stdout.read().strip().splitlines()[-1])
+                time.sleep(1.0)
+                runs.append({"streams": streams, "held": out["max_open"], "ok": out["ok"],
+                             "baseline_rss": baseline, "peak_rss": peak,
+                             "per_stream_bytes": (peak - baseline) / max(out["max_open"], 1)})
+            results["idle"][t.name] = runs
+            print(f"idle {t.name}: peak {median([r['peak_rss'] for r in runs]) / 2**20:.1f} MiB", file=sys.stderr)
+
+        if a.json:
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(json.dumps(results, indent=1))
+        print(markdown(results, ours.name, litellm.name if litellm else None))
+        lost = sum(r["lost"] + r["failures"] + r["http_errors"]
+                   for section in (results["throughput"],) for runs in section.values() for r in runs)
+        lost += sum(r["lost"] + r["failures"] + r["http_errors"]
+                    for per in results["latency"].values() for runs in per.values() for r in runs)
+        if lost:
+            print(f"{lost} streams lost events or failed", file=sys.stderr)
+            sys.exit(1)
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def machine() -> dict:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "?")
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": os.uname().release,
+            "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()}
+
+
+def markdown(r: dict, ours: str, litellm: str | None) -> str:
+    out = [f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, {r['machine']['rustc']}; "
+           f"medians of {r['runs']} runs{' (quick: small loads)' if r['quick'] else ''}.", ""]
+    tp = r["throughput"]
+    med = lambda runs, f: median([f(x) for x in runs])  # noqa: E731
+    d_rps = med(tp["direct"], lambda x: x["requests_per_s"])
+    out += ["### Throughput: 20-event stream back to back, 64 concurrent streams", "",
+            "| target | requests/s | events/s | vs direct | CPU per request (target process) | lost/failed |",
+            "|---|---|---|---|---|---|"]
+    for name, runs in tp.items():
+        rps = med(runs, lambda x: x["requests_per_s"])
+        cpu = med(runs, lambda x: x["cpu_us_per_request"] or 0)
+        bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
+        out.append(f"| {name} | {rps:,.0f} | {med(runs, lambda x: x['events_per_s']):,.0f} | {rps / d_rps:.1%} | "
+                   f"{'-' if name == 'direct' else f'{cpu:.1f} µs'} | {bad} |")
+    if litellm and litellm in tp:
+        ratio = med(tp[ours], lambda x: x["requests_per_s"]) / med(tp[litellm], lambda x: x["requests_per_s"])
+        cpu_ratio = med(tp[litellm], lambda x: x["cpu_us_per_request"]) / max(med(tp[ours], lambda x: x["cpu_us_per_request"]), 1e-9)
+        out += ["", f"{ours}: {ratio:.1f}× LiteLLM's requests/s, {cpu_ratio:.0f}× less CPU per request."]
+    for c, per in r["latency"].items():
+        out += ["", f"### Latency: 20 events 50 ms apart, {c} concurrent streams", "",
+                "| target | first event p50 | p99 | end to end p50 | p99 | added first-event p50 | added p99 | lost/failed |",
+                "|---|---|---|---|---|---|---|---|"]
+        dp50 = med(per["direct"], lambda x: x["ttfe_us"]["p50"])
+        dp99 = med(per["direct"], lambda x: x["ttfe_us"]["p99"])
+        for name, runs in per.items():
+            p50 = med(runs, lambda x: x["ttfe_us"]["p50"])
+            p99 = med(runs, lambda x: x["ttfe_us"]["p99"])
+            e50 = med(runs, lambda x: x["total_us"]["p50"])
+            e99 = med(runs, lambda x: x["total_us"]["p99"])
+            bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
+            added = "-" if name == "direct" else f"{p50 - dp50:,.0f} µs | {p99 - dp99:,.0f} µs"
+            if name == "direct":
+                added = "- | -"
+            out.append(f"| {name} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | {e50 / 1000:.1f} ms | {e99 / 1000:.1f} ms | {added} | {bad} |")
+    out += ["", "### Idle streams held open", "", "| target | streams held | baseline RSS | peak RSS | per stream |", "|---|---|---|---|---|"]
+    for name, runs in r["idle"].items():
+        out.append(f"| {name} | {med(runs, lambda x: x['held']):,.0f} | {med(runs, lambda x: x['baseline_rss']) / 2**20:.1f} MiB | "
+                   f"{med(runs, lambda x: x['peak_rss']) / 2**20:.1f} MiB | {med(runs, lambda x: x['per_stream_bytes']) / 1024:.1f} KiB |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
