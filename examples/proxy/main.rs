@@ -21,7 +21,7 @@ use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
 const USAGE: &str = "\
 usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
-             [--max-body-bytes N] [--max-upload-bytes N]
+             [--max-body-bytes N] [--max-upload-bytes N] [--threads N]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30)
@@ -30,6 +30,8 @@ usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider N
                             NAME_API_KEY, models from NAME_MODELS (comma-separated)
   --max-body-bytes N        largest JSON request body (default 4194304)
   --max-upload-bytes N      largest transcription upload (default 26214400)
+  --threads N               worker threads, each a single-threaded runtime with its own
+                            listening socket and upstream pool (default: the CPU count)
 
 Environment: P_API_KEY, P_BASE_URL, P_MODELS for P in OPENAI ANTHROPIC GEMINI COHERE MISTRAL
 GROQ DEEPSEEK OPENROUTER OLLAMA; PROXY_API_KEY makes clients authenticate; RUST_LOG.
@@ -52,9 +54,10 @@ fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
         .map_err(|_| format!("{flag} {value:?}: give a number of bytes"))
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, Config), String> {
+fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, usize, Config), String> {
     let mut args = args.peekable();
     let mut listen = "127.0.0.1:8080".to_owned();
+    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut config = Config {
         providers: Providers::from_env().map_err(|e| e.to_string())?,
         api_key: std::env::var("PROXY_API_KEY")
@@ -72,6 +75,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, Config), St
             }
             "--max-upload-bytes" => {
                 config.max_upload_bytes = number("--max-upload-bytes", args.next())?
+            }
+            "--threads" => {
+                threads = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--threads needs a number above 0")?
             }
             "--provider" => {
                 let spec = args.next().ok_or("--provider needs NAME=BASE_URL")?;
@@ -97,7 +107,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, Config), St
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    Ok((listen, config))
+    Ok((listen, threads, config))
 }
 
 async fn ctrl_c_or_term() {
@@ -121,8 +131,22 @@ async fn ctrl_c_or_term() {
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// A listening socket on `addr` that other threads may bind too (`SO_REUSEPORT`: the kernel
+/// spreads connections over them).
+fn bind_shared(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -131,24 +155,67 @@ async fn main() {
                 .unwrap_or_else(|_| "info,hyper_util=warn".into()),
         )
         .init();
-    let (listen, config) = match parse_args(std::env::args().skip(1)) {
+    let (listen, threads, config) = match parse_args(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("proxy: {e}");
             std::process::exit(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(&listen).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("proxy: cannot listen on {listen}: {e}");
-            std::process::exit(1);
+    let addr: std::net::SocketAddr = match std::net::ToSocketAddrs::to_socket_addrs(&listen)
+        .ok()
+        .and_then(|mut a| a.next())
+    {
+        Some(addr) => addr,
+        None => {
+            eprintln!("proxy: {listen:?} is not an address to listen on");
+            std::process::exit(2);
         }
     };
-    let addr = listener.local_addr().map_or(listen, |a| a.to_string());
-    let timeout = config.timeout;
-    let proxy = Proxy::new(config);
-    for provider in proxy.providers().iter() {
+    // One single-threaded runtime per thread, each with its own listening socket, proxy and
+    // upstream connection pool: a stream's server connection, its layers and its upstream
+    // connection all run on one thread, with no cross-thread wakeups.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let mut workers = Vec::with_capacity(threads);
+    let mut addr = addr;
+    for i in 0..threads {
+        let (config, bound_tx, mut stop_rx) = (config.clone(), bound_tx.clone(), stop_rx.clone());
+        let worker = std::thread::Builder::new()
+            .name(format!("proxy-{i}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async move {
+                    let listener = match bind_shared(addr) {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            let _ = bound_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = bound_tx.send(listener.local_addr());
+                    let stop = async move {
+                        let _ = stop_rx.wait_for(|stop| *stop).await;
+                    };
+                    app::serve(listener, Proxy::new(config), stop, Duration::from_secs(10)).await;
+                });
+            })
+            .expect("a thread");
+        workers.push(worker);
+        match bound_rx.recv() {
+            // Port 0 picks a port: the other threads share the one picked.
+            Ok(Ok(bound)) => addr = bound,
+            Ok(Err(e)) => {
+                eprintln!("proxy: cannot listen on {listen}: {e}");
+                std::process::exit(1);
+            }
+            Err(_) => std::process::exit(1),
+        }
+    }
+    for provider in Proxy::new(config.clone()).providers().iter() {
         tracing::info!(
             provider = provider.name(),
             base_url = provider.base_url(),
@@ -161,6 +228,14 @@ async fn main() {
             "provider enabled"
         );
     }
-    tracing::info!(?timeout, "listening on http://{addr}");
-    app::serve(listener, proxy, ctrl_c_or_term(), Duration::from_secs(10)).await;
+    tracing::info!(timeout = ?config.timeout, threads, "listening on http://{addr}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(ctrl_c_or_term());
+    let _ = stop_tx.send(true);
+    for worker in workers {
+        let _ = worker.join();
+    }
 }
