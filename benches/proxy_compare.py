@@ -12,8 +12,9 @@ mocks, then measures (medians of --runs runs):
 
   throughput  the fast stream at 64 concurrent streams: requests/s and events/s, and the CPU
               time of the proxy process (and of LiteLLM's process tree) per request
-  latency     the paced stream at 100 and at 1,000 concurrent streams: time to first event and
-              end to end, p50/p99; the proxy's added latency = proxied - direct
+  latency     the paced stream at 1, 100 and 1,000 concurrent streams (arrivals spread over a
+              stream's duration): time to first event and end to end, p50/p99; the added
+              latency = through the target - direct; CPU per request
   idle        10,000 streams held open at once on the idle stream: the proxy's peak RSS
               (LiteLLM: 1,000 streams, see --litellm-idle)
 
@@ -94,7 +95,7 @@ def rss_bytes(pid: int) -> int:
 
 
 def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: int | None = 20,
-            hold_ms: int | None = None, key: str | None = None) -> dict:
+            hold_ms: int | None = None, key: str | None = None, ramp_ms: int = 0) -> dict:
     cmd = [str(BIN / "loadgen"), "--url", url, "--model", model, "--concurrency", str(concurrency),
            "--requests", str(requests), "--json"]
     if expect is not None:
@@ -103,6 +104,8 @@ def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: in
         cmd += ["--hold-ms", str(hold_ms)]
     if key:
         cmd += ["--api-key", key]
+    if ramp_ms:
+        cmd += ["--ramp-ms", str(ramp_ms)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     try:
         report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -153,11 +156,11 @@ def main() -> None:
             "paced": ["--events", "20", "--interval-ms", "50"],
             "idle": ["--events", "20", "--interval-ms", "600000"],
         }
-        mock_ports = {}
+        mock_ports, mock_pids = {}, {}
         for name, args in mocks.items():
             port = free_port()
-            start([str(BIN / "mock_upstream"), "--listen", f"127.0.0.1:{port}", "--threads", "1", *args], f"mock-{name}.log")
-            mock_ports[name] = port
+            p = start([str(BIN / "mock_upstream"), "--listen", f"127.0.0.1:{port}", "--threads", "1", *args], f"mock-{name}.log")
+            mock_ports[name], mock_pids[name] = port, p.pid
         for port in mock_ports.values():
             wait_port(port)
 
@@ -168,7 +171,9 @@ def main() -> None:
         proxy = start(proxy_args, "proxy.log", env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
         wait_port(proxy_port)
 
-        direct = {n: Target("direct", f"http://127.0.0.1:{p}", {n: "m"}, None) for n, p in mock_ports.items()}
+        # "direct": the load generator against the mock itself; its CPU figure is the mock's
+        # own, a minimal hyper server streaming the same events, for scale.
+        direct = {n: Target("direct", f"http://127.0.0.1:{p}", {n: "m"}, mock_pids[n]) for n, p in mock_ports.items()}
         ours = Target("tower-llm-stream proxy", f"http://127.0.0.1:{proxy_port}", {n: f"{n}/m" for n in mocks}, proxy.pid)
         targets = [ours]
 
@@ -200,7 +205,7 @@ def main() -> None:
         # Throughput on the fast stream.
         requests = 20_000 // scale
         for t in [direct["fast"], *targets]:
-            n = requests if t is not litellm else max(requests // 10, 200)
+            n = requests if t is not litellm else max(requests // 40, 100)
             runs = []
             for _ in range(a.runs):
                 before = cpu_seconds(t.pid) if t.pid else 0.0
@@ -210,12 +215,20 @@ def main() -> None:
             results["throughput"][t.name] = runs
             print(f"throughput {t.name}: {median([r['requests_per_s'] for r in runs]):.0f} req/s", file=sys.stderr)
 
-        # Latency on the paced stream (20 events, 50 ms apart: about 1 s per stream).
-        for concurrency in (100, 1000):
-            n = max(concurrency * 4 // scale, concurrency)
+        # Latency on the paced stream (20 events, 50 ms apart: about 1.2 s per stream). The
+        # workers start spread over one stream's duration, so requests arrive steadily rather
+        # than in synchronized waves; one request at a time shows the unloaded cost.
+        for concurrency in (1, 100, 1000):
+            n = 50 if concurrency == 1 else max(concurrency * 4 // scale, concurrency)
             for t in [direct["paced"], *targets]:
                 c = concurrency
-                runs = [loadgen(t.url(), t.models["paced"], c, n, key=t.key) for _ in range(a.runs)]
+                m = n if t is not litellm else max(n // 2, c)
+                runs = []
+                for _ in range(a.runs):
+                    before = cpu_seconds(t.pid) if t.pid else 0.0
+                    r = loadgen(t.url(), t.models["paced"], c, m, key=t.key, ramp_ms=0 if c == 1 else 1200)
+                    r["cpu_us_per_request"] = ((cpu_seconds(t.pid) - before) / r["requests"] * 1e6) if t.pid else None
+                    runs.append(r)
                 results["latency"].setdefault(str(concurrency), {})[t.name] = runs
                 print(f"latency c={concurrency} {t.name}: ttfe p50 {median([r['ttfe_us']['p50'] for r in runs]):.0f} us",
                       file=sys.stderr)
@@ -289,15 +302,15 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
         cpu = med(runs, lambda x: x["cpu_us_per_request"] or 0)
         bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
         out.append(f"| {name} | {rps:,.0f} | {med(runs, lambda x: x['events_per_s']):,.0f} | {rps / d_rps:.1%} | "
-                   f"{'-' if name == 'direct' else f'{cpu:.1f} µs'} | {bad} |")
+                   f"{cpu:.1f} µs{' (the mock)' if name == 'direct' else ''} | {bad} |")
     if litellm and litellm in tp:
         ratio = med(tp[ours], lambda x: x["requests_per_s"]) / med(tp[litellm], lambda x: x["requests_per_s"])
         cpu_ratio = med(tp[litellm], lambda x: x["cpu_us_per_request"]) / max(med(tp[ours], lambda x: x["cpu_us_per_request"]), 1e-9)
         out += ["", f"{ours}: {ratio:.1f}× LiteLLM's requests/s, {cpu_ratio:.0f}× less CPU per request."]
     for c, per in r["latency"].items():
-        out += ["", f"### Latency: 20 events 50 ms apart, {c} concurrent streams", "",
-                "| target | first event p50 | p99 | end to end p50 | p99 | added first-event p50 | added p99 | lost/failed |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += ["", f"### Latency: 20 events 50 ms apart, {c} concurrent stream{'s' if c != '1' else ''}", "",
+                "| target | first event p50 | p99 | end to end p50 | p99 | added first-event p50 | added p99 | CPU per request | lost/failed |",
+                "|---|---|---|---|---|---|---|---|---|"]
         dp50 = med(per["direct"], lambda x: x["ttfe_us"]["p50"])
         dp99 = med(per["direct"], lambda x: x["ttfe_us"]["p99"])
         for name, runs in per.items():
@@ -306,10 +319,9 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
             e50 = med(runs, lambda x: x["total_us"]["p50"])
             e99 = med(runs, lambda x: x["total_us"]["p99"])
             bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
-            added = "-" if name == "direct" else f"{p50 - dp50:,.0f} µs | {p99 - dp99:,.0f} µs"
-            if name == "direct":
-                added = "- | -"
-            out.append(f"| {name} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | {e50 / 1000:.1f} ms | {e99 / 1000:.1f} ms | {added} | {bad} |")
+            added = "- | -" if name == "direct" else f"{p50 - dp50:,.0f} µs | {p99 - dp99:,.0f} µs"
+            cpu = f"{med(runs, lambda x: x['cpu_us_per_request'] or 0):.0f} µs" + (" (the mock)" if name == "direct" else "")
+            out.append(f"| {name} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | {e50 / 1000:.1f} ms | {e99 / 1000:.1f} ms | {added} | {cpu} | {bad} |")
     out += ["", "### Idle streams held open", "", "| target | streams held | baseline RSS | peak RSS | per stream |", "|---|---|---|---|---|"]
     for name, runs in r["idle"].items():
         out.append(f"| {name} | {med(runs, lambda x: x['held']):,.0f} | {med(runs, lambda x: x['baseline_rss']) / 2**20:.1f} MiB | "

@@ -61,6 +61,7 @@ fn load(addr: SocketAddr, concurrency: usize, requests: usize) -> load::LoadConf
         requests,
         expect_content: Some(20),
         hold: None,
+        ramp: Duration::ZERO,
     }
 }
 

@@ -30,6 +30,9 @@ pub struct LoadConfig {
     pub expect_content: Option<usize>,
     /// Hold each stream open this long after its first event, then leave (idle-stream tests).
     pub hold: Option<Duration>,
+    /// Start the workers spread over this long instead of all at once (steady arrivals rather
+    /// than synchronized waves).
+    pub ramp: Duration,
 }
 
 #[derive(Default)]
@@ -54,11 +57,16 @@ pub async fn run(config: LoadConfig) -> Report {
     let max_open = Arc::new(AtomicUsize::new(0));
     let shared = Arc::new(Mutex::new(Shared::default()));
     let started = Instant::now();
-    let workers: Vec<_> = (0..config.concurrency.min(config.requests).max(1))
-        .map(|_| {
+    let count = config.concurrency.min(config.requests).max(1);
+    let workers: Vec<_> = (0..count)
+        .map(|i| {
+            let delay = config.ramp.mul_f64(i as f64 / count as f64);
             let (config, tickets, shared) = (config.clone(), tickets.clone(), shared.clone());
             let (open, max_open) = (open.clone(), max_open.clone());
             tokio::spawn(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 let mut ttfe = Vec::new();
                 let mut total = Vec::new();
                 let mut local = Report::default();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: loadgen --url URL [--model M] [--concurrency N] [--requests R] [--expect-content K]
-               [--hold-ms MS] [--api-key KEY] [--threads T] [--json]";
+               [--hold-ms MS] [--ramp-ms MS] [--api-key KEY] [--threads T] [--json]";
 
 fn die(message: &str) -> ! {
     eprintln!("loadgen: {message}\n{USAGE}");
@@ -26,6 +26,7 @@ fn main() {
     let (mut url, mut model, mut concurrency, mut requests) =
         (None, "mock/m".to_owned(), 100, 1000);
     let (mut expect, mut hold, mut key, mut threads, mut json) = (None, None, None, 1, false);
+    let mut ramp = Duration::ZERO;
     let value = |flag: &str, args: &mut dyn Iterator<Item = String>| {
         args.next()
             .unwrap_or_else(|| die(&format!("{flag} needs a value")))
@@ -58,6 +59,13 @@ fn main() {
                         .unwrap_or_else(|_| die("--hold-ms")),
                 ))
             }
+            "--ramp-ms" => {
+                ramp = Duration::from_millis(
+                    value("--ramp-ms", &mut args)
+                        .parse()
+                        .unwrap_or_else(|_| die("--ramp-ms")),
+                )
+            }
             "--api-key" => key = Some(value("--api-key", &mut args)),
             "--threads" => {
                 threads = value("--threads", &mut args)
@@ -84,6 +92,7 @@ fn main() {
         requests,
         expect_content: expect,
         hold,
+        ramp,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

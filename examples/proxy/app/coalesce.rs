@@ -8,7 +8,6 @@
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,7 +16,9 @@ const MAX_JOINED: usize = 64 * 1024;
 
 /// Scheduler passes to wait for the next frame before writing what is held. hyper's client
 /// needs two to hand over the next chunk it has already read (its connection task wakes, then
-/// the body channel's receiver).
+/// the body channel's receiver). A self-wake puts this task behind the upstream connection's
+/// on a single-threaded runtime (the proxy runs one per core); on tokio's multi-threaded
+/// runtime the connection task may run on another thread, and fewer bursts are joined.
 const YIELDS: u8 = 2;
 
 /// See the module docs.
@@ -29,9 +30,6 @@ pub struct CoalesceBody<B: Body> {
     joined: BytesMut,
     /// Scheduler passes given up since the last frame arrived.
     yields: u8,
-    /// The pending yield: after every other ready task, the upstream connection's included
-    /// (a plain self-wake would run this task first again).
-    yielding: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// What the inner body yielded after the data held here (trailers, an error, the end).
     after: Option<Option<Result<Frame<Bytes>, B::Error>>>,
     /// The end was handed out.
@@ -48,7 +46,6 @@ impl<B: Body<Data = Bytes>> CoalesceBody<B> {
             first: None,
             joined: BytesMut::new(),
             yields: 0,
-            yielding: None,
             after: None,
             ended: false,
         }
@@ -85,12 +82,6 @@ impl<B: Body<Data = Bytes>> Body for CoalesceBody<B> {
                 this.ended = after.is_none();
                 return Poll::Ready(after);
             }
-        }
-        if let Some(yielding) = this.yielding.as_mut() {
-            if yielding.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            this.yielding = None;
         }
         loop {
             match this.inner.as_mut().poll_frame(cx) {
@@ -136,12 +127,8 @@ impl<B: Body<Data = Bytes>> Body for CoalesceBody<B> {
                     if this.yields < YIELDS {
                         // Let the upstream connection's task run: it may hold more.
                         this.yields += 1;
-                        let mut yielding = Box::pin(tokio::task::yield_now());
-                        if yielding.as_mut().poll(cx).is_pending() {
-                            this.yielding = Some(yielding);
-                            return Poll::Pending;
-                        }
-                        continue;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
                     this.yields = 0;
                     return Poll::Ready(this.take().map(|d| Ok(Frame::data(d))));
