@@ -59,7 +59,7 @@ impl Upstream {
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(4096)
+            .pool_max_idle_per_host(256)
             .build(https);
         Upstream { client }
     }
