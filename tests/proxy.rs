@@ -37,6 +37,8 @@ struct Recorder {
     requests: Arc<Mutex<Vec<Received>>>,
     /// Set when a stalled stream's body is dropped: the proxy let go of the upstream.
     stall_dropped: Arc<AtomicBool>,
+    /// Connections accepted.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Recorder {
@@ -144,6 +146,7 @@ async fn spawn_upstream(recorder: Recorder) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            recorder.connections.fetch_add(1, Ordering::SeqCst);
             let recorder = recorder.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -946,4 +949,30 @@ async fn the_playground_page_is_self_contained() {
     ] {
         assert!(page.contains(part), "{part}");
     }
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_closed_when_a_client_leaves() {
+    let h = start(|_| {}).await;
+    for _ in 0..5 {
+        let (head, body) = h.post("/v1/chat/completions", chat("openai/m", true)).await;
+        assert_eq!(head.status, StatusCode::OK);
+        assert!(body.ends_with("data: [DONE]\n\n"));
+    }
+    // One thread, one client at a time: one upstream connection served all five.
+    assert_eq!(h.recorder.connections.load(Ordering::SeqCst), 1);
+
+    // A client that leaves mid-stream: that connection is closed, not pooled.
+    let request = Request::post(format!("http://{}/v1/chat/completions", h.proxy))
+        .body(Full::new(Bytes::from(chat("stall/m", true).to_string())))
+        .unwrap();
+    let mut body = client().request(request).await.unwrap().into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    // It was the pooled connection (all scenarios share one upstream server); it is gone now,
+    // and the next request gets a fresh one and a whole stream.
+    let (head, body) = h.post("/v1/chat/completions", chat("openai/m", true)).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert_eq!(h.recorder.connections.load(Ordering::SeqCst), 2);
 }

@@ -1,7 +1,6 @@
 //! The proxy itself: routing, request preparation and the layer stack around the upstream
 //! call. `main.rs` only reads the command line and runs [`serve`].
 
-pub mod coalesce;
 pub mod demo;
 pub mod multipart;
 pub mod upstream;
@@ -425,11 +424,7 @@ where
                 .insert("x-accel-buffering", HeaderValue::from_static("no"));
         }
         parts.extensions.insert(Forwarded);
-        let body = body.map_err(Into::into);
-        if streaming {
-            return Response::from_parts(parts, coalesce::CoalesceBody::new(body).boxed_unsync());
-        }
-        Response::from_parts(parts, body.boxed_unsync())
+        Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
     }
 }
 

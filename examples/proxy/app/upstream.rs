@@ -1,21 +1,32 @@
-//! The innermost service: sends a prepared request to its provider (over the pooled HTTPS
-//! client, or in-process to the demo provider) and returns the provider's response as is.
-//! The layers around it do everything else.
+//! The innermost service: sends a prepared request to its provider (over a pooled HTTP/1.1
+//! connection, TLS by rustls, or in-process to the demo provider) and returns the provider's
+//! response as is. The layers around it do everything else.
+//!
+//! The upstream connection is driven by the task that streams the response, not by a task of
+//! its own: the response body polls the connection (which reads the socket and decodes the
+//! next chunk) and then takes the chunk, so an event goes from the upstream socket to the
+//! client's without a wakeup in between, and events that arrive together leave together (hyper
+//! writes what the body has ready in one `writev`). When the body ends, the connection goes
+//! back to this thread's pool; when the client leaves early, it is closed.
 
 use super::demo::{self, DemoBody};
 use bytes::Bytes;
-use http::{Request, Response};
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::Either;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
+use hyper::client::conn::http1;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tower::Service;
 use tower_llm_stream::BoxError;
 
@@ -23,27 +34,74 @@ use tower_llm_stream::BoxError;
 pub type UpstreamRequestBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The body of a provider's response.
-pub type UpstreamBody = Either<Incoming, DemoBody>;
+pub type UpstreamBody = Either<PooledBody, DemoBody>;
 
 /// The header clients set the timeout with; read by the timeout layer, never sent upstream.
 pub const TIMEOUT_HEADER: &str = "x-request-timeout";
 
+type Io = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+type Conn = http1::Connection<Io, UpstreamRequestBody>;
+type Sender = http1::SendRequest<UpstreamRequestBody>;
+type Key = (Scheme, Authority);
+
+/// Idle connections kept per upstream, per thread.
+const MAX_IDLE: usize = 256;
+/// Idle connections older than this are closed rather than reused (servers close theirs).
+const IDLE_FOR: Duration = Duration::from_secs(60);
+
+struct Idle {
+    sender: Sender,
+    conn: Conn,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<Key, Vec<Idle>>>,
+}
+
+impl Pool {
+    fn take(&self, key: &Key) -> Option<Idle> {
+        let mut idle = self.idle.lock().expect("the pool lock");
+        let list = idle.get_mut(key)?;
+        while let Some(candidate) = list.pop() {
+            if candidate.since.elapsed() < IDLE_FOR {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: Key, sender: Sender, conn: Conn) {
+        let mut idle = self.idle.lock().expect("the pool lock");
+        let list = idle.entry(key).or_default();
+        if list.len() < MAX_IDLE {
+            list.push(Idle {
+                sender,
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
 /// Sends prepared requests.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, UpstreamRequestBody>,
+    connector: HttpsConnector<HttpConnector>,
+    pool: Arc<Pool>,
 }
 
 impl Upstream {
-    /// A pooled HTTP/1.1 + HTTP/2 client, TLS by rustls with the webpki roots.
+    /// HTTP/1.1 over TCP or TLS (rustls, webpki roots), pooled per thread.
     pub fn new() -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(
-                rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
                 .with_safe_default_protocol_versions()
@@ -55,14 +113,17 @@ impl Upstream {
             )
             .https_or_http()
             .enable_http1()
-            .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(https);
-        Upstream { client }
+        Upstream {
+            connector,
+            pool: Arc::default(),
+        }
     }
+}
+
+/// Whether a connection is still open: poll it once (the server may have closed it).
+fn alive(conn: &mut Conn, cx: &mut Context<'_>) -> bool {
+    matches!(Pin::new(conn).poll(cx), Poll::Pending)
 }
 
 impl Service<Request<UpstreamRequestBody>> for Upstream {
@@ -79,10 +140,181 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
         if request.uri().host() == Some(demo::HOST) {
             return Box::pin(async move { Ok(demo::respond(request).await.map(Either::Right)) });
         }
-        let client = self.client.clone();
+        let (mut connector, pool) = (self.connector.clone(), self.pool.clone());
         Box::pin(async move {
-            let response = client.request(request).await?;
-            Ok(response.map(Either::Left))
+            let uri = request.uri().clone();
+            let key: Key = (
+                uri.scheme()
+                    .cloned()
+                    .ok_or("the upstream URL has no scheme")?,
+                uri.authority()
+                    .cloned()
+                    .ok_or("the upstream URL has no host")?,
+            );
+            // An idle connection that is still open, else a new one.
+            let mut reused = None;
+            while let Some(mut idle) = pool.take(&key) {
+                // Drive it until it takes a request, or turns out closed.
+                let ready = std::future::poll_fn(|cx| {
+                    if Pin::new(&mut idle.conn).poll(cx).is_ready() {
+                        return Poll::Ready(false);
+                    }
+                    idle.sender.poll_ready(cx).map(|r| r.is_ok())
+                });
+                if tokio::time::timeout(Duration::from_millis(50), ready).await == Ok(true) {
+                    reused = Some((idle.sender, idle.conn));
+                    break;
+                }
+            }
+            let (mut sender, mut conn) = match reused {
+                Some(pair) => pair,
+                None => {
+                    let origin = Uri::builder()
+                        .scheme(key.0.clone())
+                        .authority(key.1.clone())
+                        .path_and_query("/")
+                        .build()?;
+                    std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
+                    let io = connector.call(origin).await?;
+                    http1::handshake(io).await?
+                }
+            };
+            // HTTP/1.1 wants the origin form on the wire, with a Host header.
+            if !request.headers().contains_key(http::header::HOST) {
+                let host = http::HeaderValue::from_str(key.1.as_str())?;
+                request.headers_mut().insert(http::header::HOST, host);
+            }
+            let path = uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse::<Uri>()?;
+            *request.uri_mut() = path;
+            // Send, driving the connection until the response head arrives.
+            let mut responding = std::pin::pin!(sender.send_request(request));
+            let mut conn_done = false;
+            let response = std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = responding.as_mut().poll(cx) {
+                    return Poll::Ready(result);
+                }
+                if !conn_done {
+                    if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
+                        conn_done = true;
+                        if let Err(e) = result {
+                            return Poll::Ready(Err(e));
+                        }
+                        // Closed: the response future resolves (with an error) next poll.
+                        cx.waker().wake_by_ref();
+                    }
+                }
+                Poll::Pending
+            })
+            .await?;
+            let conn = (!conn_done).then_some(conn);
+            Ok(response.map(move |incoming| {
+                Either::Left(PooledBody {
+                    incoming,
+                    conn,
+                    sender: Some(sender),
+                    key: Some(key),
+                    pool,
+                    ended: false,
+                })
+            }))
         })
+    }
+}
+
+/// A provider's response body that drives its own connection (see the module docs).
+pub struct PooledBody {
+    incoming: Incoming,
+    conn: Option<Conn>,
+    sender: Option<Sender>,
+    key: Option<Key>,
+    pool: Arc<Pool>,
+    ended: bool,
+}
+
+impl PooledBody {
+    /// The body ended: the connection goes back to the pool if it is ready for another request.
+    fn recycle(&mut self, cx: &mut Context<'_>) {
+        let (Some(mut conn), Some(sender), Some(key)) =
+            (self.conn.take(), self.sender.take(), self.key.take())
+        else {
+            return;
+        };
+        if alive(&mut conn, cx) {
+            self.pool.put(key, sender, conn);
+        }
+    }
+}
+
+impl Drop for PooledBody {
+    /// The layers stop reading at the stream's own end (`[DONE]`, a terminal event), before the
+    /// HTTP body's end (the chunked terminator) is decoded. If that end is already here, take
+    /// it, so the connection can be reused; if more is coming (the client left mid-stream),
+    /// the connection is closed.
+    fn drop(&mut self) {
+        if self.ended || self.conn.is_none() {
+            return;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..4 {
+            if let Some(conn) = self.conn.as_mut() {
+                if Pin::new(conn).poll(&mut cx).is_ready() {
+                    return;
+                }
+            }
+            match Pin::new(&mut self.incoming).poll_frame(&mut cx) {
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    self.recycle(&mut cx);
+                    return;
+                }
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(_))) | Poll::Pending => return,
+            }
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(conn) = this.conn.as_mut() {
+            // Reads the socket and decodes the next chunk into the body channel.
+            if let Poll::Ready(result) = Pin::new(conn).poll(cx) {
+                this.conn = None;
+                if result.is_err() {
+                    // The body channel reports the failure (its sender was dropped).
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        let frame = Pin::new(&mut this.incoming).poll_frame(cx);
+        // The end, seen as `None` or (hyper stops polling there) as the last frame.
+        if matches!(frame, Poll::Ready(None))
+            || (matches!(frame, Poll::Ready(Some(Ok(_)))) && this.incoming.is_end_stream())
+        {
+            this.ended = true;
+            this.recycle(cx);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
     }
 }
