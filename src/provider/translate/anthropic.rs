@@ -1,6 +1,8 @@
 //! OpenAI chat request → Anthropic Messages request.
 
-use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, put, unsupported};
+use super::{
+    ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, put, unsupported,
+};
 use crate::provider::RequestError;
 use serde_json::{Map, Value, json};
 
@@ -26,19 +28,9 @@ fn blocks(parts: &[Part]) -> impl Iterator<Item = Value> + '_ {
     })
 }
 
-/// Appends blocks to the conversation, merging consecutive turns of one role (Anthropic wants
-/// user and assistant to alternate; tool results are user turns).
-fn push(messages: &mut Vec<Value>, role: &str, new: Vec<Value>) {
-    if new.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut().filter(|m| m["role"] == role) {
-        if let Some(content) = last["content"].as_array_mut() {
-            content.extend(new);
-            return;
-        }
-    }
-    messages.push(json!({"role": role, "content": new}));
+/// A turn of the conversation (merged with the previous one of the same role).
+fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
+    push_turn(messages, role, "content", blocks);
 }
 
 pub(crate) fn anthropic(request: &ChatRequest<'_>, model: &str) -> Result<Value, RequestError> {
@@ -104,13 +96,7 @@ pub(crate) fn anthropic(request: &ChatRequest<'_>, model: &str) -> Result<Value,
         let tools: Vec<Value> = request
             .tools
             .iter()
-            .map(|f| {
-                let mut tool = Map::new();
-                tool.insert("name".into(), f.name.clone().into());
-                put(&mut tool, "description", f.description.clone());
-                tool.insert("input_schema".into(), f.parameters.clone());
-                Value::Object(tool)
-            })
+            .map(|f| f.declaration("input_schema"))
             .collect();
         out.insert("tools".into(), tools.into());
         let mut choice = match &request.tool_choice {

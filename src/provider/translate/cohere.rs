@@ -56,13 +56,11 @@ pub(crate) fn cohere(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
     if !request.stop.is_empty() {
         out.insert("stop_sequences".into(), request.stop.clone().into());
     }
-    for key in ["seed", "frequency_penalty", "presence_penalty"] {
-        put(
-            &mut out,
-            key,
-            request.body.get(key).filter(|v| !v.is_null()).cloned(),
-        );
-    }
+    out.extend(
+        request
+            .sampling_extras()
+            .map(|(key, value)| (key.to_owned(), value)),
+    );
     match &request.response_format {
         Some(ResponseFormat::JsonObject) => {
             out.insert("response_format".into(), json!({"type": "json_object"}));
@@ -94,13 +92,7 @@ pub(crate) fn cohere(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
             .tools
             .iter()
             .filter(|f| only.is_none_or(|name| f.name == name))
-            .map(|f| {
-                let mut function = Map::new();
-                function.insert("name".into(), f.name.clone().into());
-                put(&mut function, "description", f.description.clone());
-                function.insert("parameters".into(), f.parameters.clone());
-                json!({"type": "function", "function": function})
-            })
+            .map(|f| f.openai_tool())
             .collect();
         out.insert("tools".into(), tools.into());
         match &request.tool_choice {

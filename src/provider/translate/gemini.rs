@@ -1,6 +1,6 @@
 //! OpenAI chat request → Gemini `generateContent` request.
 
-use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, put};
+use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, put};
 use crate::provider::RequestError;
 use serde_json::{Map, Value, json};
 
@@ -14,19 +14,10 @@ fn part(part: &Part) -> Value {
     }
 }
 
-/// Appends parts, merging consecutive turns of one role (parallel function responses belong
-/// in one turn).
+/// A turn of the conversation (merged with the previous one of the same role: parallel
+/// function responses belong in one turn).
 fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
-    if parts.is_empty() {
-        return;
-    }
-    if let Some(last) = contents.last_mut().filter(|c| c["role"] == role) {
-        if let Some(existing) = last["parts"].as_array_mut() {
-            existing.extend(parts);
-            return;
-        }
-    }
-    contents.push(json!({"role": role, "parts": parts}));
+    push_turn(contents, role, "parts", parts);
 }
 
 pub(crate) fn gemini(request: &ChatRequest<'_>) -> Result<Value, RequestError> {
@@ -81,16 +72,13 @@ pub(crate) fn gemini(request: &ChatRequest<'_>) -> Result<Value, RequestError> {
     if request.n > 1 {
         config.insert("candidateCount".into(), request.n.into());
     }
-    for (from, to) in [
-        ("seed", "seed"),
-        ("frequency_penalty", "frequencyPenalty"),
-        ("presence_penalty", "presencePenalty"),
-    ] {
-        put(
-            &mut config,
-            to,
-            request.body.get(from).filter(|v| !v.is_null()).cloned(),
-        );
+    for (key, value) in request.sampling_extras() {
+        let key = match key {
+            "frequency_penalty" => "frequencyPenalty",
+            "presence_penalty" => "presencePenalty",
+            other => other,
+        };
+        config.insert(key.into(), value);
     }
     match &request.response_format {
         Some(ResponseFormat::JsonObject) => {
@@ -114,13 +102,7 @@ pub(crate) fn gemini(request: &ChatRequest<'_>) -> Result<Value, RequestError> {
         let declarations: Vec<Value> = request
             .tools
             .iter()
-            .map(|f| {
-                let mut declaration = Map::new();
-                declaration.insert("name".into(), f.name.clone().into());
-                put(&mut declaration, "description", f.description.clone());
-                declaration.insert("parametersJsonSchema".into(), f.parameters.clone());
-                Value::Object(declaration)
-            })
+            .map(|f| f.declaration("parametersJsonSchema"))
             .collect();
         out.insert(
             "tools".into(),

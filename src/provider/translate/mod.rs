@@ -77,6 +77,23 @@ pub(crate) struct Function {
     pub parameters: Value,
 }
 
+impl Function {
+    /// `{"name", "description"?, <schema_key>: parameters}`: every API's function declaration,
+    /// under its own name for the schema (`parameters`, `input_schema`, `parametersJsonSchema`).
+    pub fn declaration(&self, schema_key: &str) -> Value {
+        let mut declaration = Map::new();
+        declaration.insert("name".into(), self.name.clone().into());
+        put(&mut declaration, "description", self.description.clone());
+        declaration.insert(schema_key.into(), self.parameters.clone());
+        Value::Object(declaration)
+    }
+
+    /// OpenAI's tool shape, which Cohere and Ollama take as is.
+    pub fn openai_tool(&self) -> Value {
+        serde_json::json!({"type": "function", "function": self.declaration("parameters")})
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ToolChoice {
     Auto,
@@ -388,6 +405,17 @@ impl<'a> ChatRequest<'a> {
         Ok(())
     }
 
+    /// `seed`, `frequency_penalty` and `presence_penalty`, those the request sets, under
+    /// OpenAI's names.
+    pub fn sampling_extras(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+        ["seed", "frequency_penalty", "presence_penalty"]
+            .into_iter()
+            .filter_map(|key| {
+                let value = self.body.get(key).filter(|v| !v.is_null())?;
+                Some((key, value.clone()))
+            })
+    }
+
     /// The name of the function an earlier assistant turn called with this id (Gemini and
     /// Ollama answer tool results by name, not id).
     pub fn tool_name(&self, tool_call_id: &str) -> Option<&str> {
@@ -425,6 +453,25 @@ pub(crate) fn data_url(url: &str) -> Option<(&str, &str)> {
         },
         data,
     ))
+}
+
+/// Appends `items` to the conversation as a `role` turn whose list is under `key`, merged
+/// into the previous turn when it has the same role (Anthropic and Gemini want user and
+/// assistant turns to alternate; tool results are user turns there).
+pub(crate) fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(last) = turns.last_mut().filter(|turn| turn["role"] == role) {
+        if let Some(existing) = last[key].as_array_mut() {
+            existing.extend(items);
+            return;
+        }
+    }
+    let mut turn = Map::new();
+    turn.insert("role".into(), role.into());
+    turn.insert(key.into(), items.into());
+    turns.push(Value::Object(turn));
 }
 
 /// Inserts `key: value` when the value is known.

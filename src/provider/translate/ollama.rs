@@ -1,6 +1,8 @@
 //! OpenAI chat request → Ollama native `/api/chat` request.
 
-use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, put, unsupported};
+use super::{
+    ChatRequest, Function, Message, Part, ResponseFormat, ToolChoice, data_url, put, unsupported,
+};
 use crate::provider::RequestError;
 use serde_json::{Map, Value, json};
 
@@ -72,13 +74,11 @@ pub(crate) fn ollama(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
     if !request.stop.is_empty() {
         options.insert("stop".into(), request.stop.clone().into());
     }
-    for key in ["seed", "frequency_penalty", "presence_penalty"] {
-        put(
-            &mut options,
-            key,
-            request.body.get(key).filter(|v| !v.is_null()).cloned(),
-        );
-    }
+    options.extend(
+        request
+            .sampling_extras()
+            .map(|(key, value)| (key.to_owned(), value)),
+    );
     let mut out = Map::new();
     out.insert("model".into(), model.into());
     out.insert("messages".into(), messages.into());
@@ -94,17 +94,7 @@ pub(crate) fn ollama(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
         Some(ToolChoice::None) => {}
         Some(ToolChoice::Auto) | None => {
             if !request.tools.is_empty() {
-                let tools: Vec<Value> = request
-                    .tools
-                    .iter()
-                    .map(|f| {
-                        let mut function = Map::new();
-                        function.insert("name".into(), f.name.clone().into());
-                        put(&mut function, "description", f.description.clone());
-                        function.insert("parameters".into(), f.parameters.clone());
-                        json!({"type": "function", "function": function})
-                    })
-                    .collect();
+                let tools: Vec<Value> = request.tools.iter().map(Function::openai_tool).collect();
                 out.insert("tools".into(), tools.into());
             }
         }
