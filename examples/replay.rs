@@ -116,30 +116,28 @@ fn raw_route(path: &str) -> Option<(&str, Endpoint)> {
 
 /// The raw upstream (no layers).
 async fn raw(request: Request<Incoming>) -> Response<ReplayBody> {
-    {
-        let Some((provider, endpoint)) = raw_route(request.uri().path()) else {
-            return error(StatusCode::NOT_FOUND, "no such raw route");
-        };
-        let provider = provider.to_owned();
-        let _ = request.into_body().collect().await;
-        let Some(fixture) = default_fixture(&provider, endpoint) else {
-            return error(StatusCode::NOT_FOUND, "no fixture for this provider");
-        };
-        let Ok(raw) = std::fs::read(fixtures().join(fixture)) else {
-            return error(StatusCode::NOT_FOUND, "fixture missing");
-        };
-        let content_type = if fixture.ends_with(".ndjson") {
-            "application/x-ndjson"
-        } else {
-            "text/event-stream"
-        };
-        Response::builder()
-            .header("content-type", content_type)
-            .body(http_body_util::Either::Left(StreamBody::new(
-                futures_util::stream::iter(uneven(Bytes::from(raw))),
-            )))
-            .expect("a valid response")
-    }
+    let Some((provider, endpoint)) = raw_route(request.uri().path()) else {
+        return error(StatusCode::NOT_FOUND, "no such raw route");
+    };
+    let provider = provider.to_owned();
+    let _ = request.into_body().collect().await;
+    let Some(fixture) = default_fixture(&provider, endpoint) else {
+        return error(StatusCode::NOT_FOUND, "no fixture for this provider");
+    };
+    let Ok(raw) = std::fs::read(fixtures().join(fixture)) else {
+        return error(StatusCode::NOT_FOUND, "fixture missing");
+    };
+    let content_type = if fixture.ends_with(".ndjson") {
+        "application/x-ndjson"
+    } else {
+        "text/event-stream"
+    };
+    Response::builder()
+        .header("content-type", content_type)
+        .body(http_body_util::Either::Left(StreamBody::new(
+            futures_util::stream::iter(uneven(Bytes::from(raw))),
+        )))
+        .expect("a valid response")
 }
 
 async fn replay(request: Request<Incoming>) -> Result<Response<ReplayBody>, Infallible> {

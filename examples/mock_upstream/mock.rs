@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -116,8 +117,6 @@ impl Body for MockBody {
         SizeHint::default()
     }
 }
-
-use std::future::Future;
 
 /// Serves the mock on `listener` forever (HTTP/1.1 and HTTP/2).
 pub async fn serve(listener: TcpListener, config: MockConfig) {

@@ -215,7 +215,7 @@ fn main() {
             Err(_) => std::process::exit(1),
         }
     }
-    for provider in Proxy::new(config.clone()).providers().iter() {
+    for provider in app::routable(&config.providers).iter() {
         tracing::info!(
             provider = provider.name(),
             base_url = provider.base_url(),

@@ -77,8 +77,19 @@ use crate::dialect::Passthrough;
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 
-/// Whether the headers announce a `text/event-stream` body.
-pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+/// Whether the headers announce a `text/event-stream` body (parameters and case ignored):
+/// the test the reframer applies, for code that handles streams and other bodies apart.
+///
+/// ```
+/// use tower_llm_stream::reframe::is_event_stream;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("content-type", "Text/Event-Stream; charset=utf-8".parse().unwrap());
+/// assert!(is_event_stream(&headers));
+/// headers.insert("content-type", "application/json".parse().unwrap());
+/// assert!(!is_event_stream(&headers));
+/// ```
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
     media_type(headers).is_some_and(|mime| mime.eq_ignore_ascii_case("text/event-stream"))
 }
 

@@ -7,7 +7,7 @@ pub mod upstream;
 pub mod util;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -21,7 +21,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::{AnyDialect, Endpoint};
 use tower_llm_stream::error_event::{ErrorEvent, ErrorEventLayer, StreamLabels};
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
-use tower_llm_stream::reframe::{SseReframe, SseReframeLayer};
+use tower_llm_stream::reframe::{SseReframe, SseReframeLayer, is_event_stream};
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::timeout::{StreamTimeout, StreamTimeoutLayer};
 use tower_llm_stream::usage::{UsageLastChunk, UsageLastChunkLayer};
@@ -58,6 +58,16 @@ impl Default for Config {
     }
 }
 
+/// The providers requests can be routed to: the demo provider and the configured ones (a
+/// configured `demo` replaces the built-in one).
+pub fn routable(configured: &Providers) -> Providers {
+    let mut providers = Providers::new().with(demo::provider());
+    for provider in configured.iter() {
+        providers.insert(provider.clone());
+    }
+    providers
+}
+
 /// The layers around the upstream call, outermost first.
 type Stack = ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<Upstream, AnyDialect>>>>;
 
@@ -75,10 +85,7 @@ struct Inner {
 
 impl Proxy {
     pub fn new(config: Config) -> Self {
-        let mut providers = Providers::new().with(demo::provider());
-        for provider in config.providers.iter() {
-            providers.insert(provider.clone());
-        }
+        let providers = routable(&config.providers);
         let stack = ServiceBuilder::new()
             .layer(ErrorEventLayer::new())
             .layer(UsageLastChunkLayer::new())
@@ -96,11 +103,6 @@ impl Proxy {
                 stack,
             }),
         }
-    }
-
-    /// The providers requests can be routed to (the demo one included).
-    pub fn providers(&self) -> &Providers {
-        &self.inner.providers
     }
 
     /// Answers one request. Never fails: every problem is an HTTP error response or, once a
@@ -395,37 +397,24 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<tower_llm_stream::BoxError>,
 {
-    {
-        let response = match result {
-            Ok(response) => response,
-            // ErrorEventLayer turns inner errors into 502 responses; this is a safety net.
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_unavailable",
-                    &e.to_string(),
-                );
-            }
-        };
-        let (mut parts, body) = response.into_parts();
-        util::strip_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(http::header::SET_COOKIE);
-        let streaming = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if streaming {
-            parts
-                .headers
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            parts
-                .headers
-                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let response = match result {
+        Ok(response) => response,
+        // ErrorEventLayer turns inner errors into 502 responses; this is a safety net.
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                &e.to_string(),
+            );
         }
-        parts.extensions.insert(Forwarded);
-        Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
-    }
+    };
+    // Streams already carry `cache-control: no-cache` and `x-accel-buffering: no`: the
+    // reframer sets them.
+    let (mut parts, body) = response.into_parts();
+    util::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(http::header::SET_COOKIE);
+    parts.extensions.insert(Forwarded);
+    Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
 }
 
 /// Marks responses that went through the stack (they log their own line).
@@ -499,12 +488,7 @@ fn status_of(error: &Value) -> StatusCode {
 /// Folds the standard stream of a translated provider into one `chat.completion` for a client
 /// that did not ask for a stream.
 async fn aggregate(response: Response<ProxyBody>) -> Response<ProxyBody> {
-    let is_stream = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !response.status().is_success() || !is_stream {
+    if !response.status().is_success() || !is_event_stream(response.headers()) {
         return response;
     }
     let mut body = response.into_body();
