@@ -3,6 +3,9 @@
 use crate::dialect::Frames;
 use bytes::Bytes;
 use memchr::memmem;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -12,7 +15,8 @@ use std::sync::OnceLock;
 ///
 /// Feed it one canonical frame at a time ([`on_frame`](Self::on_frame)); it appends what the
 /// client should receive. Frames that carry neither a non-null `finish_reason` nor a `usage`
-/// object pass through untouched without being parsed (two `memmem` probes); the others are
+/// object pass through untouched without being parsed (a few `memmem` probes decide; the
+/// first one is read only for its kind and the fields every chunk repeats); the others are
 /// rewritten: `usage` removed (remembered, the last report wins: vLLM and Gemini send running
 /// totals), finish reasons set to `null` (remembered per choice), choices left with an empty
 /// delta dropped, chunks left with no choice dropped. At `[DONE]` it emits the final chunk,
@@ -44,20 +48,104 @@ enum StreamKind {
     Other,
 }
 
-/// The fields every chunk repeats, taken from the first one.
+/// The fields every chunk repeats, taken from the first one, as the final chunk writes them.
 #[derive(Debug)]
 struct Head {
-    fields: Map<String, Value>,
+    /// `"id":…,"object":…,` up to `system_fingerprint`: each field that is present and not
+    /// null, a comma after each.
+    json: Vec<u8>,
     text_completion: bool,
 }
 
-fn finders() -> &'static [memmem::Finder<'static>; 3] {
-    static FINDERS: OnceLock<[memmem::Finder<'static>; 3]> = OnceLock::new();
+/// The keys of [`Head`], in the order they are written.
+const HEAD_KEYS: [&str; 5] = ["id", "object", "created", "model", "system_fingerprint"];
+
+impl Head {
+    fn push_field(json: &mut Vec<u8>, key: &str, value: &[u8]) {
+        json.push(b'"');
+        json.extend_from_slice(key.as_bytes());
+        json.extend_from_slice(b"\":");
+        json.extend_from_slice(value);
+        json.push(b',');
+    }
+
+    fn from_map(chunk: &Map<String, Value>) -> Head {
+        let mut json = Vec::new();
+        for key in HEAD_KEYS {
+            if let Some(value) = chunk.get(key).filter(|v| !v.is_null()) {
+                let text = serde_json::to_vec(value).unwrap_or_default();
+                Head::push_field(&mut json, key, &text);
+            }
+        }
+        let text_completion =
+            chunk.get("object").and_then(Value::as_str) == Some("text_completion");
+        Head {
+            json,
+            text_completion,
+        }
+    }
+
+    fn from_first(first: &FirstChunk<'_>) -> Head {
+        let mut json = Vec::new();
+        let fields = [
+            first.id,
+            first.object,
+            first.created,
+            first.model,
+            first.system_fingerprint,
+        ];
+        for (key, value) in HEAD_KEYS.into_iter().zip(fields) {
+            if let Some(value) = value.filter(|v| v.get() != "null") {
+                Head::push_field(&mut json, key, value.get().as_bytes());
+            }
+        }
+        Head {
+            json,
+            text_completion: first.object_is("text_completion"),
+        }
+    }
+}
+
+/// What the first event of a stream must tell without a full parse: whether it is a chat or
+/// completion chunk, and its [`Head`] fields (their JSON text, borrowed).
+#[derive(Deserialize)]
+struct FirstChunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    created: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    system_fingerprint: Option<&'a RawValue>,
+    #[serde(default)]
+    choices: Option<IgnoredAny>,
+}
+
+impl FirstChunk<'_> {
+    fn object_is(&self, name: &str) -> bool {
+        self.object
+            .and_then(|raw| serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()).ok())
+            .is_some_and(|object| object == name)
+    }
+
+    fn is_chat(&self) -> bool {
+        self.choices.is_some()
+            || self.object_is("chat.completion.chunk")
+            || self.object_is("text_completion")
+    }
+}
+
+fn finders() -> &'static [memmem::Finder<'static>; 4] {
+    static FINDERS: OnceLock<[memmem::Finder<'static>; 4]> = OnceLock::new();
     FINDERS.get_or_init(|| {
         [
             memmem::Finder::new(b"\"finish_reason\":\""),
             memmem::Finder::new(b"\"usage\":{"),
             memmem::Finder::new(b"\"x_groq\":"),
+            memmem::Finder::new(b"\"error\":"),
         ]
     })
 }
@@ -132,14 +220,31 @@ impl ChatNormalizer {
             out.push(frame);
             return;
         }
-        let [finish, usage, groq] = finders();
-        let needs_rewrite = finish.find(data).is_some()
-            || usage.find(data).is_some()
-            || groq.find(data).is_some()
-            || self.kind == StreamKind::Unknown;
-        if !needs_rewrite {
+        let [finish, usage, groq, error] = finders();
+        let needs_rewrite =
+            finish.find(data).is_some() || usage.find(data).is_some() || groq.find(data).is_some();
+        if !needs_rewrite && self.kind == StreamKind::Chat {
             out.push(frame);
             return;
+        }
+        if !needs_rewrite && error.find(data).is_none() {
+            // The first JSON event, with nothing to rewrite: what kind of stream, and the
+            // head fields, without building a map. (Duplicate keys or anything odd: the full
+            // parse below decides.)
+            let object = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            if let Some(first) = object
+                .then(|| serde_json::from_slice::<FirstChunk>(data).ok())
+                .flatten()
+            {
+                if first.is_chat() {
+                    self.kind = StreamKind::Chat;
+                    self.head = Some(Head::from_first(&first));
+                } else {
+                    self.kind = StreamKind::Other;
+                }
+                out.push(frame);
+                return;
+            }
         }
         let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(data) else {
             out.push(frame); // not JSON: the dialect's business, not ours
@@ -225,27 +330,15 @@ impl ChatNormalizer {
     pub fn on_end(&mut self, _out: &mut Frames) {}
 
     fn remember_head(&mut self, chunk: &Map<String, Value>) {
-        if self.head.is_some() {
-            return;
+        if self.head.is_none() {
+            self.head = Some(Head::from_map(chunk));
         }
-        let mut fields = Map::new();
-        for key in ["id", "object", "created", "model", "system_fingerprint"] {
-            if let Some(value) = chunk.get(key).filter(|v| !v.is_null()) {
-                fields.insert(key.to_owned(), value.clone());
-            }
-        }
-        let text_completion =
-            chunk.get("object").and_then(Value::as_str) == Some("text_completion");
-        self.head = Some(Head {
-            fields,
-            text_completion,
-        });
     }
 
     fn finish(&mut self, out: &mut Frames) {
         self.ended = true;
         let head = self.head.take().unwrap_or(Head {
-            fields: Map::new(),
+            json: Vec::new(),
             text_completion: false,
         });
         let mut reasons = std::mem::take(&mut self.finish_reasons);
@@ -253,26 +346,32 @@ impl ChatNormalizer {
             // The upstream said [DONE] without a reason: it stopped normally.
             reasons.insert(0, Value::from("stop"));
         }
-        let choices: Vec<Value> = reasons
-            .into_iter()
-            .map(|(index, reason)| {
-                let mut choice = Map::new();
-                choice.insert("index".into(), Value::from(index));
-                if head.text_completion {
-                    choice.insert("text".into(), Value::from(""));
-                } else {
-                    choice.insert("delta".into(), Value::Object(Map::new()));
-                }
-                choice.insert("finish_reason".into(), reason);
-                Value::Object(choice)
-            })
-            .collect();
-        let mut last = head.fields;
-        last.insert("choices".into(), Value::Array(choices));
-        if let Some(usage) = self.usage.take() {
-            last.insert("usage".into(), usage);
+        // Written as the compact serializer writes the same map (keys in this order).
+        let mut last = Vec::with_capacity(head.json.len() + 128);
+        last.extend_from_slice(b"data: {");
+        last.extend_from_slice(&head.json);
+        last.extend_from_slice(b"\"choices\":[");
+        for (i, (index, reason)) in reasons.iter().enumerate() {
+            if i > 0 {
+                last.push(b',');
+            }
+            last.extend_from_slice(b"{\"index\":");
+            last.extend_from_slice(index.to_string().as_bytes());
+            last.extend_from_slice(if head.text_completion {
+                b",\"text\":\"\",\"finish_reason\":"
+            } else {
+                b",\"delta\":{},\"finish_reason\":"
+            });
+            serde_json::to_writer(&mut last, reason).unwrap_or_default();
+            last.push(b'}');
         }
-        out.push(encode_chunk(&Value::Object(last)));
+        last.push(b']');
+        if let Some(usage) = self.usage.take() {
+            last.extend_from_slice(b",\"usage\":");
+            serde_json::to_writer(&mut last, &usage).unwrap_or_default();
+        }
+        last.extend_from_slice(b"}\n\n");
+        out.push(Bytes::from(last));
         out.push(Bytes::from_static(b"data: [DONE]\n\n"));
     }
 }
