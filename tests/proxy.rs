@@ -28,6 +28,7 @@ use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 #[derive(Debug, Clone)]
 struct Received {
     path: String,
+    version: http::Version,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -153,10 +154,12 @@ async fn spawn_upstream(recorder: Recorder) -> SocketAddr {
                     let recorder = recorder.clone();
                     async move {
                         let path = request.uri().path_and_query().unwrap().to_string();
+                        let version = request.version();
                         let headers = request.headers().clone();
                         let body = request.into_body().collect().await.unwrap().to_bytes();
                         recorder.requests.lock().unwrap().push(Received {
                             path: path.clone(),
+                            version,
                             headers,
                             body,
                         });
@@ -243,6 +246,14 @@ impl Harness {
         (parts, String::from_utf8(body.to_vec()).unwrap())
     }
 
+    /// A streaming chat request to `provider`; it must succeed.
+    async fn stream_chat(&self, provider: &str) -> (http::response::Parts, String) {
+        let model = format!("{provider}/some-model");
+        let (head, body) = self.post("/v1/chat/completions", chat(&model, true)).await;
+        assert_eq!(head.status, StatusCode::OK, "{provider}: {body}");
+        (head, body)
+    }
+
     async fn post(&self, path: &str, body: Value) -> (http::response::Parts, String) {
         self.send(
             Request::post(path)
@@ -295,27 +306,24 @@ async fn expected(kind: &'static str, fixture: &'static str) -> common::dialects
     client_view(&chat_chunks(&out))
 }
 
+/// Provider, its dialect's kind and the fixture its test upstream replays.
+const CHAT_FIXTURES: [(&str, &str, &str); 5] = [
+    (
+        "openai",
+        "openai",
+        "openai/chat_tool_call_include_usage.sse",
+    ),
+    ("anthropic", "anthropic", "anthropic/tool_use.sse"),
+    ("gemini", "gemini", "gemini/function_call.sse"),
+    ("cohere", "cohere", "cohere/tool_call.sse"),
+    ("ollama", "ollama", "ollama/generate_stream.ndjson"),
+];
+
 #[tokio::test]
 async fn chat_streams_from_every_dialect_arrive_standard() {
     let h = start(|_| {}).await;
-    for (provider, kind, fixture) in [
-        (
-            "openai",
-            "openai",
-            "openai/chat_tool_call_include_usage.sse",
-        ),
-        ("anthropic", "anthropic", "anthropic/tool_use.sse"),
-        ("gemini", "gemini", "gemini/function_call.sse"),
-        ("cohere", "cohere", "cohere/tool_call.sse"),
-        ("ollama", "ollama", "ollama/generate_stream.ndjson"),
-    ] {
-        let (head, body) = h
-            .post(
-                "/v1/chat/completions",
-                chat(&format!("{provider}/some-model"), true),
-            )
-            .await;
-        assert_eq!(head.status, StatusCode::OK, "{provider}: {body}");
+    for &(provider, kind, fixture) in &CHAT_FIXTURES {
+        let (head, body) = h.stream_chat(provider).await;
         assert_eq!(
             head.headers["content-type"], "text/event-stream",
             "{provider}"
@@ -327,15 +335,24 @@ async fn chat_streams_from_every_dialect_arrive_standard() {
                 "{provider}: {private} leaked"
             );
         }
-        let frames = events(&body);
-        let chunks = assert_standard(provider, &frames);
-        let seen = client_view(&chunks);
-        assert_eq!(seen, expected(kind, fixture).await, "{provider}");
-        assert!(
-            !seen.text.is_empty() || !seen.tools.is_empty(),
-            "{provider}: nothing came through"
-        );
+        assert_arrives_as_in_process(provider, kind, fixture, &body).await;
     }
+}
+
+/// The stream the client got is standard and what the in-process stack makes of the fixture.
+async fn assert_arrives_as_in_process(
+    provider: &str,
+    kind: &'static str,
+    fixture: &'static str,
+    body: &str,
+) {
+    let chunks = assert_standard(provider, &events(body));
+    let seen = client_view(&chunks);
+    assert_eq!(seen, expected(kind, fixture).await, "{provider}");
+    assert!(
+        !seen.text.is_empty() || !seen.tools.is_empty(),
+        "{provider}: nothing came through"
+    );
 }
 
 #[tokio::test]
@@ -975,4 +992,59 @@ async fn upstream_connections_are_reused_and_closed_when_a_client_leaves() {
     assert_eq!(head.status, StatusCode::OK);
     assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
     assert_eq!(h.recorder.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn with_upstream_http2_streams_share_connections_and_arrive_the_same() {
+    let h = start(|c| c.upstream_http2 = true).await;
+    for &(provider, kind, fixture) in &CHAT_FIXTURES[..2] {
+        let (_, body) = h.stream_chat(provider).await;
+        assert_arrives_as_in_process(provider, kind, fixture, &body).await;
+        let received = h.recorder.last();
+        assert_eq!(received.version, http::Version::HTTP_2, "{provider}");
+        assert!(
+            received.path.starts_with(&format!("/{provider}/")),
+            "{}",
+            received.path
+        );
+    }
+    // Both went over one connection (one thread, prior knowledge over plain HTTP).
+    assert_eq!(h.recorder.connections.load(Ordering::SeqCst), 1);
+
+    // 150 streams open at once: at most 100 share a connection, so a second one opens.
+    let held: Vec<_> = (0..150)
+        .map(|_| {
+            let request = Request::post(format!("http://{}/v1/chat/completions", h.proxy))
+                .body(Full::new(Bytes::from(chat("stall/m", true).to_string())))
+                .unwrap();
+            tokio::spawn(async move {
+                let mut body = client().request(request).await.unwrap().into_body();
+                body.frame().await.unwrap().unwrap(); // the first event: the stream is open
+                body
+            })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for stream in held {
+        bodies.push(stream.await.unwrap());
+    }
+    assert_eq!(h.recorder.connections.load(Ordering::SeqCst), 2);
+
+    // Clients that leave release their upstream streams (a reset, not a closed connection).
+    drop(bodies);
+    for _ in 0..200 {
+        if h.recorder.stall_dropped.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(h.recorder.stall_dropped.load(Ordering::SeqCst));
+    let (head, body) = h.post("/v1/chat/completions", chat("openai/m", true)).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert_eq!(
+        h.recorder.connections.load(Ordering::SeqCst),
+        2,
+        "the connections are reused"
+    );
 }

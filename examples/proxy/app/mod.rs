@@ -43,6 +43,8 @@ pub struct Config {
     pub providers: Providers,
     /// When set, clients must send `Authorization: Bearer <key>` (`PROXY_API_KEY`).
     pub api_key: Option<String>,
+    /// Speak HTTP/2 to upstreams that can (`--upstream-http2`).
+    pub upstream_http2: bool,
 }
 
 impl Default for Config {
@@ -54,6 +56,7 @@ impl Default for Config {
             max_upload_bytes: 25 * 1024 * 1024,
             providers: Providers::new(),
             api_key: None,
+            upstream_http2: false,
         }
     }
 }
@@ -95,7 +98,7 @@ impl Proxy {
                     .override_header(TIMEOUT_HEADER, config.max_timeout),
             )
             .layer(SseReframeLayer::new().dialect(AnyDialect::default()))
-            .service(Upstream::new());
+            .service(Upstream::new(config.upstream_http2));
         Proxy {
             inner: Arc::new(Inner {
                 config,
@@ -111,7 +114,10 @@ impl Proxy {
         let started = tokio::time::Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = self.route(request).await;
+        // Boxed: hyper keeps a slot the size of this future for the connection's whole life,
+        // and routing's state (request parsing, uploads, the call) is kilobytes; boxed, it is
+        // freed when the response head is ready.
+        let response = Box::pin(self.route(request)).await;
         let status = response.status();
         // Streams log their own line ("stream ended") when they end; this line is for the
         // requests that never reached a provider.

@@ -8,6 +8,11 @@
 //! client's without a wakeup in between, and events that arrive together leave together (hyper
 //! writes what the body has ready in one `writev`). When the body ends, the connection goes
 //! back to this thread's pool; when the client leaves early, it is closed.
+//!
+//! With `--upstream-http2`, streams share HTTP/2 connections instead (negotiated by ALPN over
+//! TLS, with prior knowledge over plain HTTP): up to [`H2_STREAMS`] per connection, each
+//! connection driven by a task of its own. That trades a wakeup per chunk for far less memory
+//! per open stream (no connection, socket and buffers of its own).
 
 use super::demo::{self, DemoBody};
 use bytes::Bytes;
@@ -17,13 +22,14 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Either;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use hyper::client::conn::{http1, http2};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -48,6 +54,9 @@ type Key = (Scheme, Authority);
 const MAX_IDLE: usize = 256;
 /// Idle connections older than this are closed rather than reused (servers close theirs).
 const IDLE_FOR: Duration = Duration::from_secs(60);
+/// Streams opened on one HTTP/2 connection before another is opened: below what servers
+/// commonly allow at once (100 to 256), so no request waits for a free stream.
+pub const H2_STREAMS: usize = 100;
 
 struct Idle {
     sender: Sender,
@@ -55,9 +64,27 @@ struct Idle {
     since: Instant,
 }
 
+/// An HTTP/2 connection and how many of its streams are open.
+struct Shared {
+    sender: http2::SendRequest<UpstreamRequestBody>,
+    open: Arc<AtomicUsize>,
+}
+
+/// Counts one open stream of a [`Shared`] connection until dropped.
+struct StreamSlot(Arc<AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[derive(Default)]
 struct Pool {
     idle: Mutex<HashMap<Key, Vec<Idle>>>,
+    /// Per origin, its HTTP/2 connections; the lock is held while one is opened, so a burst
+    /// of requests opens one connection, not one each.
+    shared: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Vec<Shared>>>>>,
 }
 
 impl Pool {
@@ -90,11 +117,13 @@ impl Pool {
 pub struct Upstream {
     connector: HttpsConnector<HttpConnector>,
     pool: Arc<Pool>,
+    http2: bool,
 }
 
 impl Upstream {
-    /// HTTP/1.1 over TCP or TLS (rustls, webpki roots), pooled per thread.
-    pub fn new() -> Self {
+    /// HTTP/1.1 over TCP or TLS (rustls, webpki roots), pooled per thread; with `http2`,
+    /// HTTP/2 where the upstream speaks it (see the module docs).
+    pub fn new(http2: bool) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -111,14 +140,78 @@ impl Upstream {
                 ))
                 .with_no_client_auth(),
             )
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+            .https_or_http();
+        let connector = if http2 {
+            connector.enable_all_versions().wrap_connector(http)
+        } else {
+            connector.enable_http1().wrap_connector(http)
+        };
         Upstream {
             connector,
             pool: Arc::default(),
+            http2,
         }
     }
+}
+
+/// Whether a new connection speaks HTTP/2: as ALPN chose over TLS; over plain HTTP, by prior
+/// knowledge (asked for with `--upstream-http2`).
+fn negotiated_h2(io: &Io) -> bool {
+    match io {
+        MaybeHttpsStream::Http(_) => true,
+        MaybeHttpsStream::Https(tls) => tls.inner().get_ref().1.alpn_protocol() == Some(b"h2"),
+    }
+}
+
+/// A stream on a shared HTTP/2 connection to `key`'s origin: an open one with room, else a new
+/// one. `Err(io)` hands back a new connection whose server chose HTTP/1.1.
+async fn h2_stream(
+    pool: &Pool,
+    connector: &mut HttpsConnector<HttpConnector>,
+    key: &Key,
+) -> Result<Result<(http2::SendRequest<UpstreamRequestBody>, StreamSlot), Io>, BoxError> {
+    let connections = pool
+        .shared
+        .lock()
+        .expect("the pool lock")
+        .entry(key.clone())
+        .or_default()
+        .clone();
+    let mut connections = connections.lock().await;
+    connections.retain(|c| !c.sender.is_closed());
+    for shared in connections.iter() {
+        if shared.open.load(Ordering::Relaxed) < H2_STREAMS && shared.sender.is_ready() {
+            shared.open.fetch_add(1, Ordering::Relaxed);
+            return Ok(Ok((shared.sender.clone(), StreamSlot(shared.open.clone()))));
+        }
+    }
+    let io = connect(connector, key).await?;
+    if !negotiated_h2(&io) {
+        return Ok(Err(io));
+    }
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), io).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
+        }
+    });
+    let open = Arc::new(AtomicUsize::new(1));
+    connections.push(Shared {
+        sender: sender.clone(),
+        open: open.clone(),
+    });
+    Ok(Ok((sender, StreamSlot(open))))
+}
+
+/// A new connection to `key`'s origin.
+async fn connect(connector: &mut HttpsConnector<HttpConnector>, key: &Key) -> Result<Io, BoxError> {
+    let origin = Uri::builder()
+        .scheme(key.0.clone())
+        .authority(key.1.clone())
+        .path_and_query("/")
+        .build()?;
+    std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
+    connector.call(origin).await
 }
 
 /// Whether a connection is still open: poll it once (the server may have closed it).
@@ -140,7 +233,7 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
         if request.uri().host() == Some(demo::HOST) {
             return Box::pin(async move { Ok(demo::respond(request).await.map(Either::Right)) });
         }
-        let (mut connector, pool) = (self.connector.clone(), self.pool.clone());
+        let (mut connector, pool, http2) = (self.connector.clone(), self.pool.clone(), self.http2);
         Box::pin(async move {
             let uri = request.uri().clone();
             let key: Key = (
@@ -151,9 +244,30 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
                     .cloned()
                     .ok_or("the upstream URL has no host")?,
             );
+            let mut fresh = None;
+            if http2 {
+                match h2_stream(&pool, &mut connector, &key).await? {
+                    Ok((mut sender, slot)) => {
+                        // HTTP/2 takes the absolute form (it becomes :scheme and :authority).
+                        let response = sender.send_request(request).await?;
+                        return Ok(response.map(|incoming| {
+                            Either::Left(PooledBody {
+                                incoming,
+                                conn: None,
+                                sender: None,
+                                key: None,
+                                pool,
+                                ended: false,
+                                _stream: Some(slot),
+                            })
+                        }));
+                    }
+                    Err(io) => fresh = Some(io),
+                }
+            }
             // An idle connection that is still open, else a new one.
             let mut reused = None;
-            while let Some(mut idle) = pool.take(&key) {
+            while let Some(mut idle) = fresh.is_none().then(|| pool.take(&key)).flatten() {
                 // Drive it until it takes a request, or turns out closed.
                 let ready = std::future::poll_fn(|cx| {
                     if Pin::new(&mut idle.conn).poll(cx).is_ready() {
@@ -169,13 +283,10 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
             let (mut sender, mut conn) = match reused {
                 Some(pair) => pair,
                 None => {
-                    let origin = Uri::builder()
-                        .scheme(key.0.clone())
-                        .authority(key.1.clone())
-                        .path_and_query("/")
-                        .build()?;
-                    std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
-                    let io = connector.call(origin).await?;
+                    let io = match fresh {
+                        Some(io) => io,
+                        None => connect(&mut connector, &key).await?,
+                    };
                     http1::handshake(io).await?
                 }
             };
@@ -218,6 +329,7 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
                     key: Some(key),
                     pool,
                     ended: false,
+                    _stream: None,
                 })
             }))
         })
@@ -232,6 +344,8 @@ pub struct PooledBody {
     key: Option<Key>,
     pool: Arc<Pool>,
     ended: bool,
+    /// On a shared HTTP/2 connection: its count of open streams, until this body is dropped.
+    _stream: Option<StreamSlot>,
 }
 
 impl PooledBody {
