@@ -46,7 +46,9 @@ pub type UpstreamBody = Either<PooledBody, DemoBody>;
 pub const TIMEOUT_HEADER: &str = "x-request-timeout";
 
 type Io = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
-type Conn = http1::Connection<Io, UpstreamRequestBody>;
+/// Boxed: a connection moves between the pool, the request and the body that drives it, and
+/// a pointer moves cheaper than hyper's connection state.
+type Conn = Box<http1::Connection<Io, UpstreamRequestBody>>;
 type Sender = http1::SendRequest<UpstreamRequestBody>;
 type Key = (Scheme, Authority);
 
@@ -246,7 +248,7 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
             );
             let mut fresh = None;
             if http2 {
-                match h2_stream(&pool, &mut connector, &key).await? {
+                match Box::pin(h2_stream(&pool, &mut connector, &key)).await? {
                     Ok((mut sender, slot)) => {
                         // HTTP/2 takes the absolute form (it becomes :scheme and :authority).
                         let response = sender.send_request(request).await?;
@@ -282,12 +284,17 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
             }
             let (mut sender, mut conn) = match reused {
                 Some(pair) => pair,
+                // Boxed, so the connecting state does not weigh on every request's future.
                 None => {
-                    let io = match fresh {
-                        Some(io) => io,
-                        None => connect(&mut connector, &key).await?,
-                    };
-                    http1::handshake(io).await?
+                    Box::pin(async {
+                        let io = match fresh {
+                            Some(io) => io,
+                            None => connect(&mut connector, &key).await?,
+                        };
+                        let (sender, conn) = http1::handshake(io).await?;
+                        Ok::<_, BoxError>((sender, Box::new(conn)))
+                    })
+                    .await?
                 }
             };
             // HTTP/1.1 wants the origin form on the wire, with a Host header.
