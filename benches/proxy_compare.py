@@ -12,10 +12,17 @@ mocks, then measures (medians of --runs runs):
 
   throughput  the fast stream at 64 concurrent streams: requests/s and events/s, and the CPU
               time of the proxy process (and of LiteLLM's process tree) per request
+  dedicated   the same with each side on a core of its own (load generator and mock on core
+              0, the target on core 1; direct: core 0 only): whether the target keeps up with
+              what one core of client and upstream produces, as on separate machines
   latency     the paced stream at 1, 100 and 1,000 concurrent streams (arrivals spread over a
               stream's duration): time to first event and end to end, p50/p99; the added
               latency = through the target - direct; CPU per request
-  idle        10,000 streams held open at once on the idle stream: the proxy's peak RSS
+  instructions  the proxy under valgrind's callgrind (one runtime thread, 8 concurrent fast
+              streams): instructions per request, repeatable whatever else the machine does
+              (timings here move by tens of percent), so changes compare; needs valgrind
+  idle        10,000 streams held open at once on the idle stream: the peak RSS of a fresh
+              proxy process, with HTTP/1.1 and with HTTP/2 (--upstream-http2) to the upstream
               (LiteLLM: 1,000 streams, see --litellm-idle)
 
 The load generator, the mocks and the proxy share the machine's cores: every figure includes
@@ -28,6 +35,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -63,8 +71,8 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
     raise SystemExit(f"nothing listens on {port} after {timeout} s")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and all its descendants, in seconds."""
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -74,16 +82,24 @@ def cpu_seconds(pid: int) -> float:
                 continue
             fields = stat[stat.rindex(")") + 2:].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0.0, [pid]
+    tree, todo = [], [pid]
     while todo:
         p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and all its descendants, in seconds."""
+    total = 0.0
+    for p in process_tree(pid):
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
         total += (int(fields[11]) + int(fields[12])) / TICK
-        todo.extend(children.get(p, []))
     return total
 
 
@@ -94,8 +110,19 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Moves every thread of a process and of its descendants to `cpus`."""
+    for p in process_tree(pid):
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
+
+
 def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: int | None = 20,
-            hold_ms: int | None = None, key: str | None = None, ramp_ms: int = 0) -> dict:
+            hold_ms: int | None = None, key: str | None = None, ramp_ms: int = 0,
+            cpus: set[int] | None = None) -> dict:
     cmd = [str(BIN / "loadgen"), "--url", url, "--model", model, "--concurrency", str(concurrency),
            "--requests", str(requests), "--json"]
     if expect is not None:
@@ -106,7 +133,8 @@ def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: in
         cmd += ["--api-key", key]
     if ramp_ms:
         cmd += ["--ramp-ms", str(ramp_ms)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True,
+                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     try:
         report = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -122,6 +150,47 @@ class Target:
         return f"{self.base}/v1/chat/completions"
 
 
+def hold_idle(t: "Target", streams: int, baseline: int) -> dict:
+    """Holds `streams` idle streams open through `t` for 12 s; its peak RSS meanwhile."""
+    # Long enough for every stream to be open at once (opening 10,000 takes seconds).
+    lg = subprocess.Popen(
+        [str(BIN / "loadgen"), "--url", t.url(), "--model", t.models["idle"], "--concurrency", str(streams),
+         "--requests", str(streams), "--hold-ms", "12000", "--json"] + (["--api-key", t.key] if t.key else []),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = baseline
+    while lg.poll() is None:
+        peak = max(peak, rss_bytes(t.pid))
+        time.sleep(0.05)
+    out = json.loads(lg.stdout.read().strip().splitlines()[-1])
+    time.sleep(1.0)
+    baseline = min(baseline, rss_bytes(t.pid))
+    return {"streams": streams, "held": out["max_open"], "ok": out["ok"], "baseline_rss": baseline,
+            "peak_rss": peak, "per_stream_bytes": (peak - baseline) / max(out["max_open"], 1)}
+
+
+def instructions_per_request(start, mock_port: int, work: Path, requests: int) -> float:
+    """The proxy's instructions per fast-stream request, counted by callgrind."""
+    port = free_port()
+    out = work / "callgrind.out"
+    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(BIN / "proxy"),
+               "--listen", f"127.0.0.1:{port}", "--threads", "1", "--timeout", "900",
+               "--provider", f"fast=http://127.0.0.1:{mock_port}"], "proxy-callgrind.log",
+              {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
+    try:
+        wait_port(port, 120)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        loadgen(url, "fast/m", 8, 200)
+        subprocess.run(["callgrind_control", "-z", str(p.pid)], capture_output=True, check=True)
+        r = loadgen(url, "fast/m", 8, requests)
+        subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True, check=True)
+        dumps = sorted(work.glob("callgrind.out.*"), key=lambda f: f.stat().st_size)
+        summary = next(l for l in dumps[-1].read_text().splitlines() if l.startswith("summary:"))
+        return int(summary.split()[1]) / r["requests"]
+    finally:
+        p.terminate()
+        p.wait()
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -133,7 +202,8 @@ def main() -> None:
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument("--litellm-idle", type=int, default=1000)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--only", default="throughput,latency,idle", help="comma list of scenarios to run")
+    ap.add_argument("--only", default="throughput,dedicated,instructions,latency,idle",
+                    help="comma list of scenarios to run")
     a = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -165,12 +235,16 @@ def main() -> None:
         for port in mock_ports.values():
             wait_port(port)
 
-        proxy_port = free_port()
-        proxy_args = [str(BIN / "proxy"), "--listen", f"127.0.0.1:{proxy_port}", "--timeout", "900"]
-        for name, port in mock_ports.items():
-            proxy_args += ["--provider", f"{name}=http://127.0.0.1:{port}"]
-        proxy = start(proxy_args, "proxy.log", env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
-        wait_port(proxy_port)
+        def start_proxy(extra: list[str], log: str) -> tuple[subprocess.Popen, int]:
+            port = free_port()
+            args = [str(BIN / "proxy"), "--listen", f"127.0.0.1:{port}", "--timeout", "900", *extra]
+            for name, mport in mock_ports.items():
+                args += ["--provider", f"{name}=http://127.0.0.1:{mport}"]
+            p = start(args, log, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
+            wait_port(port)
+            return p, port
+
+        proxy, proxy_port = start_proxy([], "proxy.log")
 
         # "direct": the load generator against the mock itself; its CPU figure is the mock's
         # own, a minimal hyper server streaming the same events, for scale.
@@ -197,7 +271,7 @@ def main() -> None:
             print(f"(LiteLLM not installed at {LITELLM}: run ../shared/oracles/setup.sh litellm)", file=sys.stderr)
 
         scale = 10 if a.quick else 1
-        results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "latency": {}, "idle": {}}
+        results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "dedicated": {}, "instructions": None, "latency": {}, "idle": {}}
 
         # Warm up every target (connection pools, LiteLLM's lazy imports).
         for t in [direct["fast"], *targets]:
@@ -220,6 +294,37 @@ def main() -> None:
             results["throughput"][t.name] = runs
             print(f"throughput {t.name}: {median([r['requests_per_s'] for r in runs]):.0f} req/s", file=sys.stderr)
 
+        # The same load with each side on a core of its own: the load generator and the mock on
+        # core 0, the target on core 1 (ours with one runtime thread); direct has core 0 only.
+        cores = sorted(os.sched_getaffinity(0))
+        if "dedicated" in only and len(cores) >= 2:
+            client_cpu, target_cpu = {cores[0]}, {cores[1]}
+            pinned, pinned_port = start_proxy(["--threads", "1"], "proxy-dedicated.log")
+            pinned_target = Target(ours.name, f"http://127.0.0.1:{pinned_port}", ours.models, pinned.pid)
+            pin(mock_pids["fast"], client_cpu)
+            for t in [direct["fast"], pinned_target, *([litellm] if litellm else [])]:
+                if t is not direct["fast"]:
+                    pin(t.pid, target_cpu)
+                n = requests if t is not litellm else max(requests // 40, 100)
+                loadgen(t.url(), t.models["fast"], 16, 200, key=t.key, cpus=client_cpu)
+                runs = []
+                for _ in range(a.runs):
+                    before = cpu_seconds(t.pid)
+                    r = loadgen(t.url(), t.models["fast"], 64, n, key=t.key, cpus=client_cpu)
+                    r["cpu_us_per_request"] = (cpu_seconds(t.pid) - before) / r["requests"] * 1e6
+                    runs.append(r)
+                results["dedicated"][t.name] = runs
+                print(f"dedicated {t.name}: {median([r['requests_per_s'] for r in runs]):.0f} req/s", file=sys.stderr)
+                if t is litellm:
+                    pin(t.pid, set(cores))
+            pin(mock_pids["fast"], set(cores))
+            pinned.terminate()
+            pinned.wait()
+
+        if "instructions" in only and shutil.which("valgrind") and shutil.which("callgrind_control"):
+            results["instructions"] = instructions_per_request(start, mock_ports["fast"], work, 2000 // scale)
+            print(f"instructions: {results['instructions']:,.0f} per request", file=sys.stderr)
+
         # Latency on the paced stream (20 events, 50 ms apart: about 1.2 s per stream). The
         # workers start spread over one stream's duration, so requests arrive steadily rather
         # than in synchronized waves; one request at a time shows the unloaded cost.
@@ -238,38 +343,32 @@ def main() -> None:
                 print(f"latency c={concurrency} {t.name}: ttfe p50 {median([r['ttfe_us']['p50'] for r in runs]):.0f} us",
                       file=sys.stderr)
 
-        # Idle streams held open: peak RSS of the proxy process.
-        for t in targets if "idle" in only else []:
-            streams = (10_000 if t is not litellm else a.litellm_idle) // scale
+        # Idle streams held open: the peak RSS of a fresh proxy process (memory freed by earlier
+        # scenarios stays fragmented in glibc's heap), with HTTP/1.1 and HTTP/2 upstream; LiteLLM
+        # as it is after the other scenarios.
+        variants = [(ours.name, []), (f"{ours.name}, --upstream-http2", ["--upstream-http2"])]
+        for name, extra in variants if "idle" in only else []:
             runs = []
-            for _ in range(a.runs):
-                baseline = rss_bytes(t.pid)
-                # Long enough for every stream to be open at once (opening 10,000 takes seconds).
-                hold_ms = 12_000
-                lg = subprocess.Popen(
-                    [str(BIN / "loadgen"), "--url", t.url(), "--model", t.models["idle"], "--concurrency", str(streams),
-                     "--requests", str(streams), "--hold-ms", str(hold_ms), "--json"]
-                    + (["--api-key", t.key] if t.key else []),
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                peak = baseline
-                while lg.poll() is None:
-                    peak = max(peak, rss_bytes(t.pid))
-                    time.sleep(0.05)
-                out = json.loads(lg.stdout.read().strip().splitlines()[-1])
-                time.sleep(1.0)
-                baseline = min(baseline, warm_rss[t.name]) if warm_rss[t.name] else baseline
-                runs.append({"streams": streams, "held": out["max_open"], "ok": out["ok"],
-                             "baseline_rss": baseline, "peak_rss": peak,
-                             "per_stream_bytes": (peak - baseline) / max(out["max_open"], 1)})
-            results["idle"][t.name] = runs
-            print(f"idle {t.name}: peak {median([r['peak_rss'] for r in runs]) / 2**20:.1f} MiB", file=sys.stderr)
+            for i in range(a.runs):
+                p, port = start_proxy(extra, f"proxy-idle-{len(runs)}.log")
+                t = Target(name, f"http://127.0.0.1:{port}", ours.models, p.pid)
+                loadgen(t.url(), t.models["fast"], 16, 200)
+                runs.append(hold_idle(t, 10_000 // scale, rss_bytes(p.pid)))
+                p.terminate()
+                p.wait()
+            results["idle"][name] = runs
+            print(f"idle {name}: peak {median([r['peak_rss'] for r in runs]) / 2**20:.1f} MiB", file=sys.stderr)
+        if litellm and "idle" in only:
+            runs = [hold_idle(litellm, a.litellm_idle // scale, warm_rss[litellm.name]) for _ in range(a.runs)]
+            results["idle"][litellm.name] = runs
+            print(f"idle {litellm.name}: peak {median([r['peak_rss'] for r in runs]) / 2**20:.1f} MiB", file=sys.stderr)
 
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
             a.json.write_text(json.dumps(results, indent=1))
         print(markdown(results, ours.name, litellm.name if litellm else None))
         lost = sum(r["lost"] + r["failures"] + r["http_errors"]
-                   for section in (results["throughput"],) for runs in section.values() for r in runs)
+                   for section in (results["throughput"], results["dedicated"]) for runs in section.values() for r in runs)
         lost += sum(r["lost"] + r["failures"] + r["http_errors"]
                     for per in results["latency"].values() for runs in per.values() for r in runs)
         if lost:
@@ -300,20 +399,31 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
            f"medians of {r['runs']} runs{' (quick: small loads)' if r['quick'] else ''}.", ""]
     tp = r["throughput"]
     med = lambda runs, f: median([f(x) for x in runs])  # noqa: E731
-    d_rps = med(tp["direct"], lambda x: x["requests_per_s"]) if tp else 1.0
-    out += [] if not tp else ["### Throughput: 20-event stream back to back, 64 concurrent streams", "",
-            "| target | requests/s | events/s | vs direct | CPU per request (target process) | lost/failed |",
-            "|---|---|---|---|---|---|"]
-    for name, runs in tp.items():
-        rps = med(runs, lambda x: x["requests_per_s"])
-        cpu = med(runs, lambda x: x["cpu_us_per_request"] or 0)
-        bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
-        out.append(f"| {name} | {rps:,.0f} | {med(runs, lambda x: x['events_per_s']):,.0f} | {rps / d_rps:.1%} | "
-                   f"{cpu:.1f} µs{' (the mock)' if name == 'direct' else ''} | {bad} |")
+
+    def throughput_table(title: str, section: dict) -> list[str]:
+        d_rps = med(section["direct"], lambda x: x["requests_per_s"])
+        rows = ["", title, "", "| target | requests/s | events/s | vs direct | CPU per request (target process) | lost/failed |",
+                "|---|---|---|---|---|---|"]
+        for name, runs in section.items():
+            rps = med(runs, lambda x: x["requests_per_s"])
+            cpu = med(runs, lambda x: x["cpu_us_per_request"] or 0)
+            bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
+            rows.append(f"| {name} | {rps:,.0f} | {med(runs, lambda x: x['events_per_s']):,.0f} | {rps / d_rps:.1%} | "
+                        f"{cpu:.1f} µs{' (the mock)' if name == 'direct' else ''} | {bad} |")
+        return rows
+
+    if tp:
+        out += throughput_table("### Throughput: 20-event stream back to back, 64 concurrent streams", tp)
     if litellm and litellm in tp:
         ratio = med(tp[ours], lambda x: x["requests_per_s"]) / med(tp[litellm], lambda x: x["requests_per_s"])
         cpu_ratio = med(tp[litellm], lambda x: x["cpu_us_per_request"]) / max(med(tp[ours], lambda x: x["cpu_us_per_request"]), 1e-9)
         out += ["", f"{ours}: {ratio:.1f}× LiteLLM's requests/s, {cpu_ratio:.0f}× less CPU per request."]
+    if r.get("instructions"):
+        out += ["", f"Instructions per fast-stream request in the proxy (callgrind, one runtime thread, 8 concurrent "
+                    f"streams): {r['instructions']:,.0f}."]
+    if r.get("dedicated"):
+        out += throughput_table("### Throughput, a core each: load generator and mock on core 0, the target on core 1",
+                                r["dedicated"])
     for c, per in r["latency"].items():
         out += ["", f"### Latency: 20 events 50 ms apart, {c} concurrent stream{'s' if c != '1' else ''}", "",
                 "| target | first event p50 | p99 | end to end p50 | p99 | added first-event p50 | added p99 | CPU per request | lost/failed |",

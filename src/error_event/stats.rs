@@ -1,6 +1,8 @@
 //! The per-stream `tracing` span and what is recorded into it when the stream ends.
 
 use http::StatusCode;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use tokio::time::Instant;
 use tracing::Span;
@@ -57,6 +59,50 @@ pub(crate) fn request_span(labels: Option<&StreamLabels>) -> Span {
     span
 }
 
+/// The fields of a chunk or Responses event that carry its outcome. Each is kept as raw JSON
+/// and read on its own, so a field of an unexpected shape loses only itself.
+#[derive(Deserialize)]
+struct Outcome<'a> {
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    choices: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    response: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ResponseOutcome<'a> {
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    status: Option<&'a RawValue>,
+}
+
+/// Token counts under either API's names (chat: prompt/completion, Responses: input/output).
+#[derive(Deserialize)]
+struct Usage<'a> {
+    #[serde(default, borrow)]
+    prompt_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    input_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    completion_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    output_tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    finish_reason: Option<&'a RawValue>,
+}
+
+/// A raw JSON value's string, if it is one.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
 /// Counters of one stream; recorded into its span once, when the stream ends or is dropped.
 pub(crate) struct StreamStats {
     pub(crate) span: Span,
@@ -82,7 +128,7 @@ impl StreamStats {
 
     /// Records usage and finish reasons from a frame that carries them (the standard stream
     /// has them once: in its last chunk, or in the Responses terminal event). Parses only
-    /// those frames.
+    /// those frames, and only the fields it records (borrowed, nothing else built).
     pub(crate) fn outcome_frame(&mut self, frame: &[u8]) {
         let Some(data) = frame
             .split(|&b| b == b'\n')
@@ -90,41 +136,34 @@ impl StreamStats {
         else {
             return;
         };
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        let Ok(outcome) = serde_json::from_slice::<Outcome<'_>>(data) else {
             return;
         };
+        let response = outcome
+            .response
+            .and_then(|r| serde_json::from_str::<ResponseOutcome<'_>>(r.get()).ok());
         // Chat chunks carry `usage`; Responses terminal events `response.usage`.
-        let usage = value.get("usage").filter(|u| u.is_object()).or_else(|| {
-            value
-                .get("response")
-                .and_then(|r| r.get("usage"))
-                .filter(|u| u.is_object())
-        });
+        let usage = outcome
+            .usage
+            .or(response.as_ref().and_then(|r| r.usage))
+            .and_then(|u| serde_json::from_str::<Usage<'_>>(u.get()).ok());
         if let Some(usage) = usage {
-            let input = usage
-                .get("prompt_tokens")
-                .or_else(|| usage.get("input_tokens"));
-            let output = usage
-                .get("completion_tokens")
-                .or_else(|| usage.get("output_tokens"));
-            if let Some(n) = input.and_then(serde_json::Value::as_u64) {
+            let count = |raw: Option<&RawValue>| raw.and_then(|n| n.get().parse::<u64>().ok());
+            if let Some(n) = count(usage.prompt_tokens).or(count(usage.input_tokens)) {
                 self.span.record("gen_ai.usage.input_tokens", n);
             }
-            if let Some(n) = output.and_then(serde_json::Value::as_u64) {
+            if let Some(n) = count(usage.completion_tokens).or(count(usage.output_tokens)) {
                 self.span.record("gen_ai.usage.output_tokens", n);
             }
         }
-        let reasons: Vec<&str> = value
-            .get("choices")
-            .and_then(serde_json::Value::as_array)
+        let reasons: Vec<Cow<'_, str>> = outcome
+            .choices
+            .and_then(|c| serde_json::from_str::<Vec<Choice<'_>>>(c.get()).ok())
             .into_iter()
             .flatten()
-            .filter_map(|c| c.get("finish_reason").and_then(serde_json::Value::as_str))
+            .filter_map(|c| c.finish_reason.and_then(string))
             .collect();
-        let status = value
-            .get("response")
-            .and_then(|r| r.get("status"))
-            .and_then(serde_json::Value::as_str);
+        let status = response.and_then(|r| r.status).and_then(string);
         if !reasons.is_empty() {
             self.span.record(
                 "gen_ai.response.finish_reasons",

@@ -195,7 +195,7 @@ impl Proxy {
                 .and_then(multipart::boundary)
                 .map(str::to_owned)
             {
-                return self.upload(request, boundary).await;
+                return Box::pin(self.upload(request, boundary)).await;
             }
             return error(
                 StatusCode::BAD_REQUEST,
@@ -285,7 +285,7 @@ impl Proxy {
         request.extensions_mut().insert(labels);
         let response = self.forward(request).await;
         if upstream.aggregate {
-            return aggregate(response).await;
+            return Box::pin(aggregate(response)).await;
         }
         response
     }

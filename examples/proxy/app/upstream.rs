@@ -165,8 +165,31 @@ fn negotiated_h2(io: &Io) -> bool {
     }
 }
 
+/// A stream on a shared HTTP/2 connection to `key`'s origin with room for it, if there is
+/// one and no connection is being opened meanwhile.
+fn h2_stream_now(
+    pool: &Pool,
+    key: &Key,
+) -> Option<(http2::SendRequest<UpstreamRequestBody>, StreamSlot)> {
+    let connections = pool.shared.lock().expect("the pool lock").get(key)?.clone();
+    let mut connections = connections.try_lock().ok()?;
+    take_h2_stream(&mut connections)
+}
+
+fn take_h2_stream(
+    connections: &mut Vec<Shared>,
+) -> Option<(http2::SendRequest<UpstreamRequestBody>, StreamSlot)> {
+    connections.retain(|c| !c.sender.is_closed());
+    let shared = connections
+        .iter()
+        .find(|c| c.open.load(Ordering::Relaxed) < H2_STREAMS && c.sender.is_ready())?;
+    shared.open.fetch_add(1, Ordering::Relaxed);
+    Some((shared.sender.clone(), StreamSlot(shared.open.clone())))
+}
+
 /// A stream on a shared HTTP/2 connection to `key`'s origin: an open one with room, else a new
-/// one. `Err(io)` hands back a new connection whose server chose HTTP/1.1.
+/// one. `Err(io)` hands back a new connection whose server chose HTTP/1.1. Requests that wait
+/// while a connection is being opened hold only this future (the connecting one is boxed).
 async fn h2_stream(
     pool: &Pool,
     connector: &mut HttpsConnector<HttpConnector>,
@@ -180,29 +203,28 @@ async fn h2_stream(
         .or_default()
         .clone();
     let mut connections = connections.lock().await;
-    connections.retain(|c| !c.sender.is_closed());
-    for shared in connections.iter() {
-        if shared.open.load(Ordering::Relaxed) < H2_STREAMS && shared.sender.is_ready() {
-            shared.open.fetch_add(1, Ordering::Relaxed);
-            return Ok(Ok((shared.sender.clone(), StreamSlot(shared.open.clone()))));
-        }
+    if let Some(stream) = take_h2_stream(&mut connections) {
+        return Ok(Ok(stream));
     }
-    let io = connect(connector, key).await?;
-    if !negotiated_h2(&io) {
-        return Ok(Err(io));
-    }
-    let (sender, connection) = http2::handshake(TokioExecutor::new(), io).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
+    Box::pin(async {
+        let io = connect(connector, key).await?;
+        if !negotiated_h2(&io) {
+            return Ok(Err(io));
         }
-    });
-    let open = Arc::new(AtomicUsize::new(1));
-    connections.push(Shared {
-        sender: sender.clone(),
-        open: open.clone(),
-    });
-    Ok(Ok((sender, StreamSlot(open))))
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), io).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
+            }
+        });
+        let open = Arc::new(AtomicUsize::new(1));
+        connections.push(Shared {
+            sender: sender.clone(),
+            open: open.clone(),
+        });
+        Ok(Ok((sender, StreamSlot(open))))
+    })
+    .await
 }
 
 /// A new connection to `key`'s origin.
@@ -248,7 +270,11 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
             );
             let mut fresh = None;
             if http2 {
-                match Box::pin(h2_stream(&pool, &mut connector, &key)).await? {
+                let stream = match h2_stream_now(&pool, &key) {
+                    Some(stream) => Ok(stream),
+                    None => Box::pin(h2_stream(&pool, &mut connector, &key)).await?,
+                };
+                match stream {
                     Ok((mut sender, slot)) => {
                         // HTTP/2 takes the absolute form (it becomes :scheme and :authority).
                         let response = sender.send_request(request).await?;
