@@ -223,6 +223,53 @@ fn no_usage_reported_means_no_usage_field() {
 }
 
 #[test]
+fn the_final_chunk_repeats_the_first_chunks_fields_as_sent() {
+    // A text completion: `"text":""` in the final chunk; a null field is left out; the id's
+    // escape is kept as the upstream wrote it.
+    let out = run(vec![data(concat!(
+        "data: {\"id\":\"cmpl-\\u0031\",\"object\":\"text_completion\",\"created\":5,\"model\":\"m\",\"system_fingerprint\":null,",
+        "\"choices\":[{\"index\":0,\"text\":\"Hi\",\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":5,\"model\":\"m\",",
+        "\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}],",
+        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n",
+        "data: [DONE]\n\n",
+    ))]);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(
+        out[1],
+        concat!(
+            "data: {\"id\":\"cmpl-\\u0031\",\"object\":\"text_completion\",\"created\":5,\"model\":\"m\",",
+            "\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}],",
+            "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n"
+        )
+    );
+    assert_eq!(out[2], "data: [DONE]\n\n");
+}
+
+#[test]
+fn odd_first_events_do_not_decide_the_stream() {
+    // A JSON array first: passed through, the next chunk decides; a first chunk with a
+    // duplicate key: read in full, the last value wins (as a JSON map keeps it).
+    let chunk = |id: &str, reason: &str| {
+        format!(
+            "data: {{\"id\":\"{id}\",\"id\":\"{id}2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"x\"}},\"finish_reason\":{reason}}}]}}\n\n"
+        )
+    };
+    let stream = format!(
+        "data: [1,2]\n\n{}{}data: [DONE]\n\n",
+        chunk("a", "null"),
+        chunk("a", "\"stop\"")
+    );
+    let out = run(vec![data(stream)]);
+    assert_eq!(out[0], "data: [1,2]\n\n");
+    let last: Value =
+        serde_json::from_str(out[out.len() - 2].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(last["id"], "a2", "{out:?}");
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert_eq!(out.last().unwrap(), "data: [DONE]\n\n");
+}
+
+#[test]
 fn error_events_end_the_stream_without_a_final_chunk() {
     let raw = common::fixture("groq/midstream_error_tool_use_failed.sse");
     let out = run(vec![Step::Data(Bytes::from(raw))]);
