@@ -9,6 +9,12 @@ use http_body::{Body, Frame};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// A raw JSON value's string (escapes decoded), if it is one: for fields kept as
+/// [`RawValue`](serde_json::value::RawValue) and read only when needed.
+pub(crate) fn raw_string(raw: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
 /// The frame's data as `Bytes`: zero-copy when it already is `Bytes`.
 pub(crate) fn to_bytes<T: Buf>(mut data: T) -> Bytes {
     data.copy_to_bytes(data.remaining())

@@ -1,5 +1,6 @@
 //! The per-stream `tracing` span and what is recorded into it when the stream ends.
 
+use crate::body_util::raw_string;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -98,11 +99,6 @@ struct Choice<'a> {
     finish_reason: Option<&'a RawValue>,
 }
 
-/// A raw JSON value's string, if it is one.
-fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str(raw.get()).ok()
-}
-
 /// Counters of one stream; recorded into its span once, when the stream ends or is dropped.
 pub(crate) struct StreamStats {
     pub(crate) span: Span,
@@ -161,9 +157,9 @@ impl StreamStats {
             .and_then(|c| serde_json::from_str::<Vec<Choice<'_>>>(c.get()).ok())
             .into_iter()
             .flatten()
-            .filter_map(|c| c.finish_reason.and_then(string))
+            .filter_map(|c| c.finish_reason.and_then(raw_string))
             .collect();
-        let status = response.and_then(|r| r.status).and_then(string);
+        let status = response.and_then(|r| r.status).and_then(raw_string);
         if !reasons.is_empty() {
             self.span.record(
                 "gen_ai.response.finish_reasons",

@@ -1,5 +1,6 @@
 //! The usage-to-last-chunk state machine: canonical frames in, canonical frames out, no I/O.
 
+use crate::body_util::raw_string;
 use crate::dialect::Frames;
 use bytes::Bytes;
 use memchr::memmem;
@@ -127,7 +128,7 @@ struct FirstChunk<'a> {
 impl FirstChunk<'_> {
     fn object_is(&self, name: &str) -> bool {
         self.object
-            .and_then(|raw| serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()).ok())
+            .and_then(raw_string)
             .is_some_and(|object| object == name)
     }
 
