@@ -1,11 +1,10 @@
 //! The usage-to-last-chunk state machine: canonical frames in, canonical frames out, no I/O.
 
-use crate::body_util::raw_string;
+use crate::body_util::{compact_raw, for_each_element, for_each_entry, is_empty_raw, raw_string};
 use crate::dialect::Frames;
 use bytes::Bytes;
 use memchr::memmem;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,8 +36,12 @@ pub struct ChatNormalizer {
     head: Option<Head>,
     finish_reasons: BTreeMap<u64, Value>,
     seen_choices: BTreeSet<u64>,
-    usage: Option<Value>,
+    /// The last usage report, as the final chunk writes it.
+    usage: Option<Box<RawValue>>,
     ended: bool,
+    /// Tests compare [`drop_report`](Self::drop_report) with the full path.
+    #[cfg(test)]
+    full_path_only: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +124,15 @@ struct FirstChunk<'a> {
     model: Option<&'a RawValue>,
     #[serde(default, borrow)]
     system_fingerprint: Option<&'a RawValue>,
-    #[serde(default)]
-    choices: Option<IgnoredAny>,
+    #[serde(default, borrow)]
+    choices: Option<&'a RawValue>,
+}
+
+/// A choice's index, the rest skipped.
+#[derive(Deserialize)]
+struct ChoiceIndex<'a> {
+    #[serde(default, borrow)]
+    index: Option<&'a RawValue>,
 }
 
 impl FirstChunk<'_> {
@@ -240,12 +250,16 @@ impl ChatNormalizer {
                 if first.is_chat() {
                     self.kind = StreamKind::Chat;
                     self.head = Some(Head::from_first(&first));
+                    self.see_choices(first.choices);
                 } else {
                     self.kind = StreamKind::Other;
                 }
                 out.push(frame);
                 return;
             }
+        }
+        if self.drop_report(data) {
+            return;
         }
         let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(data) else {
             out.push(frame); // not JSON: the dialect's business, not ours
@@ -273,12 +287,12 @@ impl ChatNormalizer {
         self.remember_head(&chunk);
         let mut rewritten = false;
         if chunk.get("usage").is_some_and(Value::is_object) {
-            self.usage = chunk.remove("usage");
+            self.remember_usage(chunk.remove("usage"));
             rewritten = true;
         }
         if let Some(Value::Object(groq)) = chunk.get_mut("x_groq") {
             if groq.get("usage").is_some_and(Value::is_object) {
-                self.usage = groq.remove("usage");
+                self.remember_usage(groq.remove("usage"));
                 rewritten = true;
             }
         }
@@ -330,6 +344,90 @@ impl ChatNormalizer {
     /// stream was cut off, which the reframer reports (nothing is invented here).
     pub fn on_end(&mut self, _out: &mut Frames) {}
 
+    /// Remembers the indexes of the choices of a chunk that passed through as it came.
+    fn see_choices(&mut self, choices: Option<&RawValue>) {
+        let Some(choices) = choices else { return };
+        for_each_element(choices.get().as_bytes(), |choice| {
+            let index = serde_json::from_str::<ChoiceIndex>(choice.get()).ok();
+            if let Some(index) = index.and_then(|c| c.index?.get().parse().ok()) {
+                self.seen_choices.insert(index);
+            }
+            true
+        });
+    }
+
+    fn remember_usage(&mut self, usage: Option<Value>) {
+        if let Some(raw) = usage.and_then(|u| serde_json::value::to_raw_value(&u).ok()) {
+            self.usage = Some(raw);
+        }
+    }
+
+    /// The usual rewrite without building a map: a chunk that only reports finish reasons
+    /// and/or usage, which the full path below would drop whole (OpenAI's finish chunk and
+    /// usage chunk). Remembers what it reports and returns `true`; returns `false`, having
+    /// changed nothing, for anything else (anything odd included): the full path decides.
+    fn drop_report(&mut self, data: &[u8]) -> bool {
+        #[cfg(test)]
+        if self.full_path_only {
+            return false;
+        }
+        if self.kind != StreamKind::Chat || self.head.is_none() {
+            return false;
+        }
+        let (mut choices, mut usage, mut keeps_something, mut odd) = (None, None, false, false);
+        let visited = for_each_entry(data, |key, value| {
+            match key {
+                "choices" => odd |= choices.replace(value).is_some(),
+                "usage" => odd |= usage.replace(value).is_some(),
+                "error" | "x_groq" => odd = true,
+                key if USAGE_ONLY_KEYS.contains(&key) => {}
+                _ => keeps_something |= !is_empty_raw(value),
+            }
+            !odd
+        });
+        if visited != Some(true) {
+            return false;
+        }
+        let usage = match usage {
+            Some(raw) if raw.get().starts_with('{') => Some(raw),
+            Some(raw) if !is_empty_raw(raw) => return false,
+            _ => None,
+        };
+        let mut reasons: Vec<(u64, &RawValue)> = Vec::new();
+        let mut had_choices = false;
+        if let Some(choices) = choices {
+            let visited = for_each_element(choices.get().as_bytes(), |choice| {
+                had_choices = true;
+                match ReportChoice::read(choice) {
+                    Some(choice) if !choice.keeps_something(&self.seen_choices) => {
+                        if let Some(reason) = choice.finish_reason {
+                            reasons.push((choice.index, reason));
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if visited != Some(true) {
+                return false;
+            }
+        }
+        let dropped = if had_choices { true } else { !keeps_something };
+        if !dropped || (usage.is_none() && reasons.is_empty()) {
+            return false;
+        }
+        for (index, reason) in reasons {
+            let Ok(reason) = serde_json::from_str::<Value>(reason.get()) else {
+                return false; // cannot happen: the parser read it
+            };
+            self.finish_reasons.insert(index, reason);
+        }
+        if let Some(usage) = usage {
+            self.usage = Some(compact_raw(usage));
+        }
+        true
+    }
+
     fn remember_head(&mut self, chunk: &Map<String, Value>) {
         if self.head.is_none() {
             self.head = Some(Head::from_map(chunk));
@@ -369,7 +467,7 @@ impl ChatNormalizer {
         last.push(b']');
         if let Some(usage) = self.usage.take() {
             last.extend_from_slice(b",\"usage\":");
-            serde_json::to_writer(&mut last, &usage).unwrap_or_default();
+            last.extend_from_slice(usage.get().as_bytes());
         }
         last.extend_from_slice(b"}\n\n");
         out.push(Bytes::from(last));
@@ -377,22 +475,93 @@ impl ChatNormalizer {
     }
 }
 
+/// The keys a chunk that carries only usage may have besides it (with any value).
+const USAGE_ONLY_KEYS: [&str; 10] = [
+    "id",
+    "object",
+    "created",
+    "model",
+    "system_fingerprint",
+    "choices",
+    "x_groq",
+    "provider",
+    "service_tier",
+    "obfuscation",
+];
+
 /// A chunk that carried only usage (OpenAI's `choices: []` usage chunk).
 fn is_usage_only(chunk: &Map<String, Value>) -> bool {
-    chunk.iter().all(|(k, v)| {
-        matches!(
-            k.as_str(),
-            "id" | "object"
-                | "created"
-                | "model"
-                | "system_fingerprint"
-                | "choices"
-                | "x_groq"
-                | "provider"
-                | "service_tier"
-                | "obfuscation"
-        ) || is_empty_value(v)
-    })
+    chunk
+        .iter()
+        .all(|(k, v)| USAGE_ONLY_KEYS.contains(&k.as_str()) || is_empty_value(v))
+}
+
+/// A choice of a reporting chunk, read as raw JSON for [`ChatNormalizer::drop_report`].
+struct ReportChoice<'a> {
+    index: u64,
+    finish_reason: Option<&'a RawValue>,
+    /// The delta has a `role`.
+    has_role: bool,
+    /// `delta`, `text` or `logprobs` carries something besides the role.
+    carries_something: bool,
+}
+
+impl<'a> ReportChoice<'a> {
+    /// `None` for anything the full path should look at: not an object, a repeated field,
+    /// an index that is not a number.
+    fn read(choice: &'a RawValue) -> Option<ReportChoice<'a>> {
+        let mut read = ReportChoice {
+            index: 0,
+            finish_reason: None,
+            has_role: false,
+            carries_something: false,
+        };
+        let (mut index, mut odd) = (None, false);
+        let mut delta = None;
+        let visited = for_each_entry(choice.get().as_bytes(), |key, value| {
+            match key {
+                "index" => odd |= index.replace(value).is_some(),
+                "finish_reason" => {
+                    odd |= read.finish_reason.is_some();
+                    read.finish_reason = (value.get() != "null").then_some(value);
+                }
+                "delta" => odd |= delta.replace(value).is_some(),
+                "text" | "logprobs" => read.carries_something |= !is_empty_raw(value),
+                _ => {}
+            }
+            !odd
+        })?;
+        if !visited {
+            return None;
+        }
+        if let Some(index) = index {
+            read.index = index.get().parse().ok()?;
+        }
+        if let Some(delta) = delta {
+            if delta.get().starts_with('{') {
+                let visited = for_each_entry(delta.get().as_bytes(), |key, value| {
+                    if key == "role" {
+                        read.has_role = true;
+                    } else {
+                        read.carries_something |= !is_empty_raw(value);
+                    }
+                    true
+                })?;
+                if !visited {
+                    return None;
+                }
+            } else {
+                read.carries_something |= !is_empty_raw(delta);
+            }
+        }
+        Some(read)
+    }
+
+    /// Whether the full path would keep this choice: the first delta of a choice carries its
+    /// role, or something besides it.
+    fn keeps_something(&self, seen: &BTreeSet<u64>) -> bool {
+        (self.has_role && !seen.contains(&self.index)) || self.carries_something
+    }
 }
 
 /// `data: <compact JSON>\n\n`.
@@ -401,4 +570,148 @@ pub(crate) fn encode_chunk(value: &Value) -> Bytes {
     serde_json::to_writer(&mut out, value).unwrap_or_default();
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(frames: &[&str], full_path_only: bool) -> Vec<String> {
+        let mut normalizer = ChatNormalizer {
+            full_path_only,
+            ..ChatNormalizer::default()
+        };
+        let mut out = Frames::new();
+        for frame in frames {
+            normalizer.on_frame(Bytes::from(format!("data: {frame}\n\n")), &mut out);
+        }
+        std::iter::from_fn(|| out.pop())
+            .map(|f| String::from_utf8(f.to_vec()).unwrap())
+            .collect()
+    }
+
+    const FIRST: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+    const CONTENT: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+
+    /// Reporting chunks of every shape the quick path takes or leaves: the output is the
+    /// full path's, and the quick path takes the usual ones.
+    #[test]
+    fn dropping_a_report_without_a_map_gives_what_the_full_path_gives() {
+        let cases: &[(&str, bool)] = &[
+            (
+                r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#,
+                true,
+            ),
+            (
+                r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":0}},"obfuscation":"x"}"#,
+                true,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":1,"delta":{"content":""},"finish_reason":"length"},{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}"#,
+                true,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":"stop"}]}"#,
+                true,
+            ),
+            (
+                r#"{"id":"c1","choices":[],"usage":{ "prompt_tokens" : 9 },"service_tier":"default"}"#,
+                true,
+            ),
+            (
+                r#"{"id":"c1","choices":[],"usage":{"note":"caf\u00e9"}}"#,
+                true,
+            ),
+            (
+                r#"{"id":"c1","choices":[],"usage":null,"citations":[]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":9},"citations":["a"]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"text":"x","finish_reason":"stop"}]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"delta":{},"logprobs":{"content":[]},"finish_reason":"stop"}]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":"0","delta":{},"finish_reason":"stop"}]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"index":1,"delta":{},"finish_reason":"stop"}]}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[7],"usage":{"prompt_tokens":9}}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[],"usage":{"a":1},"usage":{"b":2}}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[],"x_groq":{"usage":{"prompt_tokens":9}}}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"error":null}"#,
+                false,
+            ),
+            (
+                r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]} trailing"#,
+                false,
+            ),
+            (r#"{"id":"c1","choices":[],"usage":7}"#, false),
+        ];
+        for (chunk, quick) in cases {
+            let frames = [FIRST, CONTENT, chunk, "[DONE]"];
+            assert_eq!(run(&frames, false), run(&frames, true), "{chunk}");
+            let mut normalizer = ChatNormalizer::new();
+            let mut out = Frames::new();
+            for frame in &frames[..2] {
+                normalizer.on_frame(Bytes::from(format!("data: {frame}\n\n")), &mut out);
+            }
+            assert_eq!(normalizer.drop_report(chunk.as_bytes()), *quick, "{chunk}");
+        }
+    }
+
+    /// Upstreams that repeat the role in every delta: the first chunk (which passes through
+    /// unparsed) counts as the choice's first delta, so the finish chunk is not kept for it.
+    #[test]
+    fn a_role_repeated_in_the_finish_chunk_is_not_kept() {
+        let finish = r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":"stop"}]}"#;
+        for full_path_only in [false, true] {
+            let out = run(&[FIRST, CONTENT, finish, "[DONE]"], full_path_only);
+            assert_eq!(out.len(), 4, "{out:?}");
+            assert!(
+                out[2].contains(r#""delta":{},"finish_reason":"stop""#),
+                "{out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_usage_is_written_compact() {
+        let out = run(
+            &[
+                FIRST,
+                r#"{"id":"c1","choices":[],"usage":{ "prompt_tokens" : 9 }}"#,
+                "[DONE]",
+            ],
+            false,
+        );
+        assert!(
+            out[1].contains(r#""usage":{"prompt_tokens":9}}"#),
+            "{out:?}"
+        );
+    }
 }
