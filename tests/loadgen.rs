@@ -7,6 +7,9 @@
 mod app;
 #[path = "../examples/loadgen/load.rs"]
 mod load;
+#[path = "../examples/proxy/log_writer.rs"]
+#[allow(dead_code)]
+mod log_writer;
 #[path = "../examples/mock_upstream/mock.rs"]
 mod mock;
 #[path = "../examples/loadgen/report.rs"]

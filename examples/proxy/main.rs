@@ -14,6 +14,7 @@
 //! `NAME_API_KEY`, its models in `NAME_MODELS`). Models are named `provider/model`.
 
 mod app;
+mod log_writer;
 
 use app::{Config, Proxy};
 use std::time::Duration;
@@ -152,13 +153,14 @@ fn bind_shared(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpLis
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer::BatchedStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,hyper_util=warn".into()),
         )
         .init();
+    log_writer::flush_on_panic();
     let (listen, threads, config) = match parse_args(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -188,11 +190,14 @@ fn main() {
         let worker = std::thread::Builder::new()
             .name(format!("proxy-{i}"))
             .spawn(move || {
+                // This thread's log lines leave in batches (see `log_writer`).
+                let _batch = log_writer::batch_this_thread();
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .expect("a runtime");
                 runtime.block_on(async move {
+                    tokio::spawn(log_writer::flush_every_interval());
                     let listener = match bind_shared(addr) {
                         Ok(listener) => listener,
                         Err(e) => {
