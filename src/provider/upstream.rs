@@ -4,10 +4,12 @@
 use super::RequestError;
 use super::registry::{ProviderKind, Route};
 use super::translate::{self, ChatRequest};
+use crate::body_util::{for_each_entry, raw_string};
 use crate::dialect::{AnyDialect, Endpoint};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 const AGENT: &str = concat!("tower-llm-stream/", env!("CARGO_PKG_VERSION"));
@@ -224,6 +226,173 @@ impl Route<'_> {
     }
 }
 
+impl Route<'_> {
+    /// [`prepare`](Self::prepare) from the body's bytes. For an OpenAI-compatible provider the
+    /// body is rewritten as it is read, not parsed into a [`Value`] and written again: the
+    /// `model` value replaced, `stream_options` set or removed as `prepare` does, every other
+    /// field copied as sent. A body with anything unusual (a key with escapes, a repeated
+    /// `model`, `stream`, `stream_format` or `stream_options`) and other providers' bodies take
+    /// the `Value` path. A body that is not JSON is refused with `invalid_json`.
+    ///
+    /// ```
+    /// use tower_llm_stream::dialect::Endpoint;
+    /// use tower_llm_stream::provider::Providers;
+    ///
+    /// let vars = [("OPENAI_API_KEY".to_owned(), "sk-test".to_owned())];
+    /// let providers = Providers::from_vars(vars).unwrap();
+    /// let route = providers.route("openai/gpt-4o-mini").unwrap();
+    /// let body = br#"{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    /// let upstream = route.prepare_bytes(Endpoint::ChatCompletions, body).unwrap();
+    /// assert_eq!(
+    ///     upstream.request.body().as_ref(),
+    ///     br#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}],"stream_options":{"include_usage":true}}"#
+    /// );
+    /// ```
+    pub fn prepare_bytes(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+    ) -> Result<UpstreamRequest, RequestError> {
+        if self.provider.kind() == ProviderKind::OpenAiCompatible {
+            if let Some(prepared) = self.rewrite(endpoint, body) {
+                return prepared;
+            }
+        }
+        let body: Value = serde_json::from_slice(body).map_err(|e| {
+            RequestError::bad_request(
+                "invalid_json",
+                format!("the request body is not valid JSON: {e}"),
+            )
+        })?;
+        self.prepare(endpoint, body)
+    }
+
+    /// The OpenAI-compatible body rewritten field by field; `None`: take the `Value` path.
+    fn rewrite(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+    ) -> Option<Result<UpstreamRequest, RequestError>> {
+        const WATCHED: [&str; 4] = ["model", "stream", "stream_format", "stream_options"];
+        let mut fields: Vec<(&str, &RawValue)> = Vec::with_capacity(16);
+        let visited = for_each_entry(body, |key, value| {
+            if WATCHED.contains(&key) && fields.iter().any(|(seen, _)| *seen == key) {
+                return false;
+            }
+            fields.push((key, value));
+            true
+        });
+        if visited != Some(true) {
+            return None;
+        }
+        let field = |name: &str| fields.iter().find(|(key, _)| *key == name).map(|f| f.1);
+        if let Some(stream) =
+            field("stream").filter(|s| !matches!(s.get(), "true" | "false" | "null"))
+        {
+            return Some(Err(RequestError::bad_request(
+                "invalid_request",
+                format!("stream must be a boolean, not {}", stream.get()),
+            )));
+        }
+        let stream = match endpoint {
+            Endpoint::Speech => field("stream_format")
+                .and_then(raw_string)
+                .is_some_and(|format| format == "sse"),
+            _ => field("stream").is_some_and(|s| s.get() == "true"),
+        };
+        let head = match self.request_head(endpoint, stream) {
+            Ok(head) => head,
+            Err(e) => return Some(Err(e)),
+        };
+        let counts_usage = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
+        let adds_usage = self.provider.adds_include_usage();
+        let sets_usage = stream && counts_usage && adds_usage;
+        let mut out = Vec::with_capacity(body.len() + 48);
+        out.push(b'{');
+        let push_key = |out: &mut Vec<u8>, key: &str| {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        let model = serde_json::to_string(self.model).ok()?;
+        for (key, value) in &fields {
+            match *key {
+                "model" => {
+                    push_key(&mut out, key);
+                    out.extend_from_slice(model.as_bytes());
+                }
+                "stream_options" if !adds_usage => {}
+                "stream_options" if sets_usage => {
+                    push_key(&mut out, key);
+                    include_usage(&mut out, value)?;
+                }
+                _ => {
+                    push_key(&mut out, key);
+                    out.extend_from_slice(value.get().as_bytes());
+                }
+            }
+        }
+        if field("model").is_none() {
+            push_key(&mut out, "model");
+            out.extend_from_slice(model.as_bytes());
+        }
+        if sets_usage && field("stream_options").is_none() {
+            push_key(&mut out, "stream_options");
+            out.extend_from_slice(b"{\"include_usage\":true}");
+        }
+        out.push(b'}');
+        let request = head
+            .header(CONTENT_TYPE, "application/json")
+            .body(Bytes::from(out))
+            .map_err(|e| RequestError::bad_request("invalid_request", e.to_string()));
+        Some(request.map(|request| UpstreamRequest {
+            request,
+            dialect: self.dialect(endpoint),
+            stream,
+            aggregate: false,
+        }))
+    }
+}
+
+/// `stream_options` with `include_usage: true`: set in place, or added last; an options value
+/// that is not an object is replaced. `None`: a key with escapes (take the `Value` path).
+fn include_usage(out: &mut Vec<u8>, options: &RawValue) -> Option<()> {
+    out.push(b'{');
+    let start = out.len();
+    let mut set = false;
+    if options.get().starts_with('{') {
+        let visited = for_each_entry(options.get().as_bytes(), |key, value| {
+            if out.len() > start {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            if key == "include_usage" {
+                out.extend_from_slice(b"true");
+                set = true;
+            } else {
+                out.extend_from_slice(value.get().as_bytes());
+            }
+            true
+        });
+        if visited != Some(true) {
+            return None;
+        }
+    }
+    if !set {
+        if out.len() > start {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"include_usage\":true");
+    }
+    out.push(b'}');
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +415,92 @@ mod tests {
 
     fn body(upstream: &UpstreamRequest) -> Value {
         serde_json::from_slice(upstream.request.body()).unwrap()
+    }
+
+    /// Bodies of every shape through both paths, for providers that add `include_usage` and
+    /// one that does not: the same JSON, head, stream and aggregate flags, or the same error.
+    #[test]
+    fn prepare_bytes_gives_what_prepare_gives() {
+        let providers = providers();
+        let bodies = [
+            r#"{"model":"x/y","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+            r#"{"messages":[],"model":"x/y","stream":true,"stream_options":{"x":1,"include_usage":false},"n":2}"#,
+            r#"{"model":"x/y","stream":true,"stream_options":null}"#,
+            r#"{"model":"x/y","stream":true,"stream_options":{}}"#,
+            r#"{ "model" : "x/y" , "stream" : false , "stream_options" : { "include_usage" : true } }"#,
+            r#"{"stream":true,"temperature":0.5,"tools":[{"type":"function"}]}"#,
+            r#"{"model":"x/y","stream":"yes"}"#,
+            r#"{"model":"x/y","stream":[1, 2]}"#,
+            r#"{"model":"x/y","stream":null,"input":"caf\u00e9 \"q\""}"#,
+            r#"{"model":"x/y","model":"z","stream":true}"#,
+            r#"{"mod\u0065l":"x/y","stream":true}"#,
+            r#"{"model":"x/y","stream":true,"stream_options":{"incl\u0075de_usage":false}}"#,
+            r#"{"model":"x/y","stream_format":"sse","voice":"alloy"}"#,
+        ];
+        let endpoints = [
+            Endpoint::ChatCompletions,
+            Endpoint::Completions,
+            Endpoint::Responses,
+            Endpoint::Speech,
+        ];
+        for model in [
+            "openai/gpt-4o-mini",
+            "mistral/mistral-small",
+            "gemini/gemini-2.5-pro",
+        ] {
+            let route = providers.route(model).unwrap();
+            for text in bodies {
+                for endpoint in endpoints {
+                    let value: Value = serde_json::from_str(text).unwrap();
+                    let full = route.prepare(endpoint, value);
+                    let bytes = route.prepare_bytes(endpoint, text.as_bytes());
+                    let context = format!("{model} {endpoint:?} {text}");
+                    match (full, bytes) {
+                        (Ok(full), Ok(bytes)) => {
+                            assert_eq!(body(&full), body(&bytes), "{context}");
+                            assert_eq!(full.request.uri(), bytes.request.uri(), "{context}");
+                            assert_eq!(
+                                full.request.headers(),
+                                bytes.request.headers(),
+                                "{context}"
+                            );
+                            assert_eq!(
+                                (full.stream, full.aggregate),
+                                (bytes.stream, bytes.aggregate),
+                                "{context}"
+                            );
+                        }
+                        (Err(full), Err(bytes)) => {
+                            assert_eq!(
+                                (full.code, full.status),
+                                (bytes.code, bytes.status),
+                                "{context}"
+                            );
+                            assert_eq!(
+                                full.message.replace(' ', ""),
+                                bytes.message.replace(' ', ""),
+                                "{context}"
+                            );
+                        }
+                        (full, bytes) => panic!("{context}: {full:?} vs {bytes:?}"),
+                    }
+                }
+            }
+        }
+        let route = providers.route("openai/gpt-4o-mini").unwrap();
+        let rewritten = |i: usize| route.rewrite(Endpoint::ChatCompletions, bodies[i].as_bytes());
+        assert!(
+            (0..=8).all(|i| rewritten(i).is_some()),
+            "usual bodies are rewritten"
+        );
+        assert!(
+            (9..=11).all(|i| rewritten(i).is_none()),
+            "unusual ones take the Value path"
+        );
+        let error = route
+            .prepare_bytes(Endpoint::ChatCompletions, b"{\"model\":")
+            .unwrap_err();
+        assert_eq!(error.code, "invalid_json");
     }
 
     #[test]

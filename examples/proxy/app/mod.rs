@@ -1,6 +1,7 @@
 //! The proxy itself: routing, request preparation and the layer stack around the upstream
 //! call. `main.rs` only reads the command line and runs [`serve`].
 
+pub mod coalesce;
 pub mod demo;
 pub mod multipart;
 pub mod upstream;
@@ -14,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -244,24 +246,18 @@ impl Proxy {
                 );
             }
         };
-        let body: Value = match serde_json::from_slice(&body) {
-            Ok(body @ Value::Object(_)) => body,
-            Ok(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    "the request body must be a JSON object",
-                );
+        // Read for its model only (borrowed); the body is forwarded from its bytes.
+        let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let model = match serde_json::from_slice::<ModelField<'_>>(&body)
+            .ok()
+            .filter(|_| object)
+        {
+            Some(ModelField { model }) => {
+                model.and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok())
             }
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    &format!("the request body is not valid JSON: {e}"),
-                );
-            }
+            None => return invalid_json(&body),
         };
-        let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_owned) else {
+        let Some(model) = model else {
             return error(
                 StatusCode::BAD_REQUEST,
                 "missing_model",
@@ -271,7 +267,7 @@ impl Proxy {
         let providers = &self.inner.providers;
         let prepared = match providers
             .route(&model)
-            .and_then(|route| Ok((route, route.prepare(endpoint, body)?)))
+            .and_then(|route| Ok((route, route.prepare_bytes(endpoint, &body)?)))
         {
             Ok(prepared) => prepared,
             Err(e) => return refused(e),
@@ -420,12 +416,29 @@ where
     util::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(http::header::SET_COOKIE);
     parts.extensions.insert(Forwarded);
-    Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+    let body = coalesce::ReadyFrames::new(body.map_err(Into::into));
+    Response::from_parts(parts, body.boxed_unsync())
 }
 
 /// Marks responses that went through the stack (they log their own line).
 #[derive(Clone, Copy)]
 struct Forwarded;
+
+/// A request body's `model`, as raw JSON; the rest skipped.
+#[derive(serde::Deserialize)]
+struct ModelField<'a> {
+    #[serde(default, borrow)]
+    model: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Why a request body is not a JSON object.
+fn invalid_json(body: &[u8]) -> Response<ProxyBody> {
+    let message = match serde_json::from_slice::<Value>(body) {
+        Ok(_) => "the request body must be a JSON object".to_owned(),
+        Err(e) => format!("the request body is not valid JSON: {e}"),
+    };
+    error(StatusCode::BAD_REQUEST, "invalid_json", &message)
+}
 
 fn full_request_body(body: Bytes) -> UpstreamRequestBody {
     http_body_util::Full::new(body)
