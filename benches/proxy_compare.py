@@ -17,7 +17,8 @@ mocks, then measures (medians of --runs runs):
               what one core of client and upstream produces, as on separate machines
   latency     the paced stream at 1, 100 and 1,000 concurrent streams (arrivals spread over a
               stream's duration): time to first event and end to end, p50/p99; the added
-              latency = through the target - direct; CPU per request
+              latency = through the target - direct; requests/s against direct's (throughput
+              at a real model's pace); CPU per request
   instructions  the proxy under valgrind's callgrind (one runtime thread, 8 concurrent fast
               streams): instructions per request, repeatable whatever else the machine does
               (timings here move by tens of percent), so changes compare; needs valgrind
@@ -426,9 +427,10 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
                                 r["dedicated"])
     for c, per in r["latency"].items():
         out += ["", f"### Latency: 20 events 50 ms apart, {c} concurrent stream{'s' if c != '1' else ''}", "",
-                "| target | first event p50 | p99 | end to end p50 | p99 | added first-event p50 | added p99 | CPU per request | lost/failed |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| target | first event p50 | p99 | end to end p50 | p99 | added first-event p50 | added p99 | requests/s (vs direct) | CPU per request | lost/failed |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         dp50 = med(per["direct"], lambda x: x["ttfe_us"]["p50"])
+        drps = med(per["direct"], lambda x: x["requests_per_s"])
         dp99 = med(per["direct"], lambda x: x["ttfe_us"]["p99"])
         for name, runs in per.items():
             p50 = med(runs, lambda x: x["ttfe_us"]["p50"])
@@ -438,7 +440,9 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
             bad = sum(x["lost"] + x["failures"] + x["http_errors"] for x in runs)
             added = "- | -" if name == "direct" else f"{p50 - dp50:,.0f} µs | {p99 - dp99:,.0f} µs"
             cpu = f"{med(runs, lambda x: x['cpu_us_per_request'] or 0):.0f} µs" + (" (the mock)" if name == "direct" else "")
-            out.append(f"| {name} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | {e50 / 1000:.1f} ms | {e99 / 1000:.1f} ms | {added} | {cpu} | {bad} |")
+            rps = med(runs, lambda x: x["requests_per_s"])
+            out.append(f"| {name} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | {e50 / 1000:.1f} ms | {e99 / 1000:.1f} ms | {added} | "
+                       f"{rps:,.0f} ({rps / drps:.1%}) | {cpu} | {bad} |")
     out += [] if not r["idle"] else ["", "### Idle streams held open", "", "| target | streams held | baseline RSS | peak RSS | per stream |", "|---|---|---|---|---|"]
     for name, runs in r["idle"].items():
         out.append(f"| {name} | {med(runs, lambda x: x['held']):,.0f} | {med(runs, lambda x: x['baseline_rss']) / 2**20:.1f} MiB | "
