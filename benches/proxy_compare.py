@@ -26,6 +26,10 @@ mocks, then measures (medians of --runs runs):
               proxy process, with HTTP/1.1 and with HTTP/2 (--upstream-http2) to the upstream
               (LiteLLM: 1,000 streams, see --litellm-idle)
 
+Throughput and latency also go through a bare TCP relay (examples/tcp_relay: bytes copied
+both ways, nothing parsed) in front of the same mocks: the floor, what a second process in
+the path costs on this machine before any HTTP work.
+
 The load generator, the mocks and the proxy share the machine's cores: every figure includes
 that contention, equally for each target. Prints a Markdown report; --json writes the raw
 figures.
@@ -53,6 +57,9 @@ LITELLM = OH / "venv-litellm" / "bin" / "litellm"
 LITELLM_KEY = "sk-bench-1234567890abcdef"
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+RELAY = "bare TCP relay (floor)"
 
 
 def free_port() -> int:
@@ -212,7 +219,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "proxy", "--example", "mock_upstream",
-                    "--example", "loadgen"], cwd=ROOT, check=True)
+                    "--example", "loadgen", "--example", "tcp_relay"], cwd=ROOT, check=True)
     work = Path(tempfile.mkdtemp(prefix="proxy-compare-"))
     procs: list[subprocess.Popen] = []
 
@@ -252,6 +259,15 @@ def main() -> None:
         direct = {n: Target("direct", f"http://127.0.0.1:{p}", {n: "m"}, mock_pids[n]) for n, p in mock_ports.items()}
         ours = Target("tower-llm-stream proxy", f"http://127.0.0.1:{proxy_port}", {n: f"{n}/m" for n in mocks}, proxy.pid)
         targets = [ours]
+        # The floor: a bare TCP relay (examples/tcp_relay) in front of the fast and the paced
+        # mock, what a second process in the path costs here before any HTTP work.
+        relay = {}
+        for name in ("fast", "paced"):
+            port = free_port()
+            p = start([str(BIN / "tcp_relay"), "--listen", f"127.0.0.1:{port}", "--upstream",
+                       f"127.0.0.1:{mock_ports[name]}"], f"relay-{name}.log")
+            wait_port(port)
+            relay[name] = Target(RELAY, f"http://127.0.0.1:{port}", {name: "m"}, p.pid)
 
         litellm = None
         if not a.no_litellm and LITELLM.exists():
@@ -284,7 +300,7 @@ def main() -> None:
         only = set(a.only.split(","))
         # Throughput on the fast stream.
         requests = 20_000 // scale
-        for t in [direct["fast"], *targets] if "throughput" in only else []:
+        for t in [direct["fast"], relay["fast"], *targets] if "throughput" in only else []:
             n = requests if t is not litellm else max(requests // 40, 100)
             runs = []
             for _ in range(a.runs):
@@ -331,7 +347,7 @@ def main() -> None:
         # than in synchronized waves; one request at a time shows the unloaded cost.
         for concurrency in (1, 100, 1000) if "latency" in only else ():
             n = 50 if concurrency == 1 else max(concurrency * 4 // scale, concurrency)
-            for t in [direct["paced"], *targets]:
+            for t in [direct["paced"], relay["paced"], *targets]:
                 c = concurrency
                 m = n if t is not litellm else max(n // 2, c)
                 runs = []

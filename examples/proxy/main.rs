@@ -14,6 +14,7 @@
 //! `NAME_API_KEY`, its models in `NAME_MODELS`). Models are named `provider/model`.
 
 mod app;
+mod listen;
 mod log_writer;
 
 use app::{Config, Proxy};
@@ -136,21 +137,6 @@ async fn ctrl_c_or_term() {
     }
 }
 
-/// A listening socket on `addr` that other threads may bind too (`SO_REUSEPORT`: the kernel
-/// spreads connections over them).
-fn bind_shared(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    #[cfg(unix)]
-    socket.set_reuseport(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
-}
-
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(log_writer::BatchedStderr)
@@ -198,7 +184,7 @@ fn main() {
                     .expect("a runtime");
                 runtime.block_on(async move {
                     tokio::spawn(log_writer::flush_every_interval());
-                    let listener = match bind_shared(addr) {
+                    let listener = match listen::bind_shared(addr) {
                         Ok(listener) => listener,
                         Err(e) => {
                             let _ = bound_tx.send(Err(e));
