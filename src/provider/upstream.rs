@@ -173,10 +173,7 @@ impl Route<'_> {
             .get("stream")
             .filter(|s| !s.is_null() && !s.is_boolean())
         {
-            return Err(RequestError::bad_request(
-                "invalid_request",
-                format!("stream must be a boolean, not {stream}"),
-            ));
+            return Err(not_a_boolean(stream));
         }
         let stream = streams(endpoint, &map);
         let head = self.request_head(endpoint, stream)?;
@@ -184,19 +181,19 @@ impl Route<'_> {
         let translated = match kind {
             ProviderKind::OpenAiCompatible => {
                 map.insert("model".into(), self.model.into());
-                let counts_usage =
-                    matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
-                if stream && counts_usage && self.provider.adds_include_usage() {
-                    match map.get_mut("stream_options") {
+                match self.stream_options(endpoint, stream) {
+                    StreamOptions::SetIncludeUsage => match map.get_mut("stream_options") {
                         Some(Value::Object(options)) => {
                             options.insert("include_usage".into(), true.into());
                         }
                         _ => {
                             map.insert("stream_options".into(), json!({"include_usage": true}));
                         }
+                    },
+                    StreamOptions::Remove => {
+                        map.remove("stream_options");
                     }
-                } else if !self.provider.adds_include_usage() {
-                    map.remove("stream_options");
+                    StreamOptions::Keep => {}
                 }
                 Value::Object(map)
             }
@@ -213,6 +210,31 @@ impl Route<'_> {
         let body = Bytes::from(serde_json::to_vec(&translated).map_err(|e| {
             RequestError::bad_request("invalid_request", format!("cannot encode the request: {e}"))
         })?);
+        self.upstream_request(head, body, endpoint, stream)
+    }
+
+    /// What happens to an OpenAI-compatible body's `stream_options`: streamed chat and
+    /// completions get `include_usage` (from providers that accept it); providers that reject
+    /// the field never see it.
+    fn stream_options(&self, endpoint: Endpoint, stream: bool) -> StreamOptions {
+        let counts_usage = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
+        if !self.provider.adds_include_usage() {
+            StreamOptions::Remove
+        } else if stream && counts_usage {
+            StreamOptions::SetIncludeUsage
+        } else {
+            StreamOptions::Keep
+        }
+    }
+
+    /// The prepared request: `head` with the JSON `body`, and how to read the answer.
+    fn upstream_request(
+        &self,
+        head: http::request::Builder,
+        body: Bytes,
+        endpoint: Endpoint,
+        stream: bool,
+    ) -> Result<UpstreamRequest, RequestError> {
         let request = head
             .header(CONTENT_TYPE, "application/json")
             .body(body)
@@ -221,7 +243,7 @@ impl Route<'_> {
             request,
             dialect: self.dialect(endpoint),
             stream,
-            aggregate: !stream && kind != ProviderKind::OpenAiCompatible,
+            aggregate: !stream && self.provider.kind() != ProviderKind::OpenAiCompatible,
         })
     }
 }
@@ -289,10 +311,7 @@ impl Route<'_> {
         if let Some(stream) =
             field("stream").filter(|s| !matches!(s.get(), "true" | "false" | "null"))
         {
-            return Some(Err(RequestError::bad_request(
-                "invalid_request",
-                format!("stream must be a boolean, not {}", stream.get()),
-            )));
+            return Some(Err(not_a_boolean(stream.get())));
         }
         let stream = match endpoint {
             Endpoint::Speech => field("stream_format")
@@ -304,57 +323,64 @@ impl Route<'_> {
             Ok(head) => head,
             Err(e) => return Some(Err(e)),
         };
-        let counts_usage = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
-        let adds_usage = self.provider.adds_include_usage();
-        let sets_usage = stream && counts_usage && adds_usage;
+        let options = self.stream_options(endpoint, stream);
         let mut out = Vec::with_capacity(body.len() + 48);
         out.push(b'{');
-        let push_key = |out: &mut Vec<u8>, key: &str| {
-            if out.len() > 1 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":");
-        };
         let model = serde_json::to_string(self.model).ok()?;
         for (key, value) in &fields {
-            match *key {
-                "model" => {
-                    push_key(&mut out, key);
+            match (*key, options) {
+                ("model", _) => {
+                    push_key(&mut out, 1, key);
                     out.extend_from_slice(model.as_bytes());
                 }
-                "stream_options" if !adds_usage => {}
-                "stream_options" if sets_usage => {
-                    push_key(&mut out, key);
+                ("stream_options", StreamOptions::Remove) => {}
+                ("stream_options", StreamOptions::SetIncludeUsage) => {
+                    push_key(&mut out, 1, key);
                     include_usage(&mut out, value)?;
                 }
                 _ => {
-                    push_key(&mut out, key);
+                    push_key(&mut out, 1, key);
                     out.extend_from_slice(value.get().as_bytes());
                 }
             }
         }
         if field("model").is_none() {
-            push_key(&mut out, "model");
+            push_key(&mut out, 1, "model");
             out.extend_from_slice(model.as_bytes());
         }
-        if sets_usage && field("stream_options").is_none() {
-            push_key(&mut out, "stream_options");
+        if options == StreamOptions::SetIncludeUsage && field("stream_options").is_none() {
+            push_key(&mut out, 1, "stream_options");
             out.extend_from_slice(b"{\"include_usage\":true}");
         }
         out.push(b'}');
-        let request = head
-            .header(CONTENT_TYPE, "application/json")
-            .body(Bytes::from(out))
-            .map_err(|e| RequestError::bad_request("invalid_request", e.to_string()));
-        Some(request.map(|request| UpstreamRequest {
-            request,
-            dialect: self.dialect(endpoint),
-            stream,
-            aggregate: false,
-        }))
+        Some(self.upstream_request(head, Bytes::from(out), endpoint, stream))
     }
+}
+
+/// See [`Route::stream_options`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamOptions {
+    SetIncludeUsage,
+    Remove,
+    Keep,
+}
+
+fn not_a_boolean(stream: impl std::fmt::Display) -> RequestError {
+    RequestError::bad_request(
+        "invalid_request",
+        format!("stream must be a boolean, not {stream}"),
+    )
+}
+
+/// Writes `"key":` into a JSON object being written, after a comma unless the object's first
+/// field starts at `first_at`.
+fn push_key(out: &mut Vec<u8>, first_at: usize, key: &str) {
+    if out.len() > first_at {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// `stream_options` with `include_usage: true`: set in place, or added last; an options value
@@ -365,12 +391,7 @@ fn include_usage(out: &mut Vec<u8>, options: &RawValue) -> Option<()> {
     let mut set = false;
     if options.get().starts_with('{') {
         let visited = for_each_entry(options.get().as_bytes(), |key, value| {
-            if out.len() > start {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":");
+            push_key(out, start, key);
             if key == "include_usage" {
                 out.extend_from_slice(b"true");
                 set = true;
@@ -384,10 +405,8 @@ fn include_usage(out: &mut Vec<u8>, options: &RawValue) -> Option<()> {
         }
     }
     if !set {
-        if out.len() > start {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"include_usage\":true");
+        push_key(out, start, "include_usage");
+        out.extend_from_slice(b"true");
     }
     out.push(b'}');
     Some(())

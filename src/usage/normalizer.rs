@@ -412,16 +412,20 @@ impl ChatNormalizer {
                 return false;
             }
         }
-        let dropped = if had_choices { true } else { !keeps_something };
+        // Without choices, only a chunk with nothing else in it is dropped.
+        let dropped = had_choices || !keeps_something;
         if !dropped || (usage.is_none() && reasons.is_empty()) {
             return false;
         }
-        for (index, reason) in reasons {
-            let Ok(reason) = serde_json::from_str::<Value>(reason.get()) else {
-                return false; // cannot happen: the parser read it
-            };
-            self.finish_reasons.insert(index, reason);
-        }
+        // Read before anything is remembered, so that `false` still means nothing changed.
+        let Ok(reasons) = reasons
+            .into_iter()
+            .map(|(index, reason)| Ok((index, serde_json::from_str::<Value>(reason.get())?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+        else {
+            return false;
+        };
+        self.finish_reasons.extend(reasons);
         if let Some(usage) = usage {
             self.usage = Some(compact_raw(usage));
         }
