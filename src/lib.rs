@@ -17,6 +17,7 @@ pub mod error;
 pub mod error_event;
 pub mod eventstream;
 pub mod ndjson;
+mod probe;
 #[cfg(feature = "provider")]
 #[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
 pub mod provider;

@@ -2,25 +2,35 @@
 //!
 //! Every stream ends with a log line; written one by one, each is a `write` system call on the
 //! thread that serves the streams. A worker thread instead appends lines to a buffer of its own
-//! and writes it when it holds [`BATCH_BYTES`], when [`FLUSH_EVERY`] has passed (a task of the
-//! thread's runtime flushes it), when the thread stops, and when it panics. Warnings and errors
-//! go out at once (after what is buffered, so the order stays), and so does everything logged
-//! on other threads (startup, shutdown).
+//! and writes it when it holds [`BATCH_BYTES`], [`FLUSH_EVERY`] after a line entered the empty
+//! buffer (a task of the thread's runtime, asleep while nothing waits: an idle proxy does not
+//! wake up for its log), when the thread stops, and when it panics. Warnings and errors go out
+//! at once (after what is buffered, so the order stays), and so does everything logged on
+//! other threads (startup, shutdown).
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// A worker thread writes its buffer when it holds this much.
 pub const BATCH_BYTES: usize = 64 * 1024;
-/// And at least this often (if it holds anything).
+/// A line waits in the buffer at most this long.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// A worker thread's buffered lines.
+struct Batch {
+    lines: Vec<u8>,
+    /// Told when a line enters the empty buffer: the flushing task starts its wait.
+    waiting: Arc<Notify>,
+}
 
 thread_local! {
     /// `None` on threads that write at once.
-    static BATCH: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
 }
 
 /// The `MakeWriter` for `tracing_subscriber::fmt`: standard error, batched on worker threads.
@@ -51,10 +61,13 @@ impl Write for LineWriter {
         let batched = BATCH
             .try_with(|batch| {
                 let mut batch = batch.borrow_mut();
-                let buffer = batch.as_mut()?;
-                buffer.extend_from_slice(line);
-                if self.urgent || buffer.len() >= BATCH_BYTES {
-                    write_out(buffer);
+                let batch = batch.as_mut()?;
+                let was_empty = batch.lines.is_empty();
+                batch.lines.extend_from_slice(line);
+                if self.urgent || batch.lines.len() >= BATCH_BYTES {
+                    write_out(&mut batch.lines);
+                } else if was_empty {
+                    batch.waiting.notify_one();
                 }
                 Some(())
             })
@@ -82,16 +95,21 @@ fn write_out(buffer: &mut Vec<u8>) {
 /// Writes what this thread has buffered.
 pub fn flush_this_thread() {
     let _ = BATCH.try_with(|batch| {
-        if let Some(buffer) = batch.borrow_mut().as_mut() {
-            write_out(buffer);
+        if let Some(batch) = batch.borrow_mut().as_mut() {
+            write_out(&mut batch.lines);
         }
     });
 }
 
 /// Batches this thread's lines until the returned guard drops (which writes what is left).
-/// Call [`flush_every_interval`] on the thread's runtime too.
+/// Call [`flush_when_lines_wait`] on the thread's runtime too.
 pub fn batch_this_thread() -> BatchGuard {
-    BATCH.with(|batch| *batch.borrow_mut() = Some(Vec::with_capacity(BATCH_BYTES)));
+    BATCH.with(|batch| {
+        *batch.borrow_mut() = Some(Batch {
+            lines: Vec::with_capacity(BATCH_BYTES),
+            waiting: Arc::new(Notify::new()),
+        })
+    });
     BatchGuard(())
 }
 
@@ -105,13 +123,17 @@ impl Drop for BatchGuard {
     }
 }
 
-/// Flushes this thread's buffer every [`FLUSH_EVERY`]; spawn it on the thread's
-/// single-threaded runtime.
-pub async fn flush_every_interval() {
-    let mut ticks = tokio::time::interval(FLUSH_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Writes this thread's buffer [`FLUSH_EVERY`] after a line entered it empty, and sleeps
+/// while nothing waits; spawn it on the thread's single-threaded runtime, after
+/// [`batch_this_thread`] (without it, there is nothing to flush and it returns at once).
+pub async fn flush_when_lines_wait() {
+    let Some(waiting) = BATCH.with(|batch| batch.borrow().as_ref().map(|b| b.waiting.clone()))
+    else {
+        return;
+    };
     loop {
-        ticks.tick().await;
+        waiting.notified().await;
+        tokio::time::sleep(FLUSH_EVERY).await;
         flush_this_thread();
     }
 }
@@ -130,7 +152,7 @@ mod tests {
     use super::*;
 
     fn buffered() -> usize {
-        BATCH.with(|batch| batch.borrow().as_ref().map_or(0, Vec::len))
+        BATCH.with(|batch| batch.borrow().as_ref().map_or(0, |b| b.lines.len()))
     }
 
     #[test]
@@ -153,5 +175,30 @@ mod tests {
         // Not batching: written at once.
         info.write_all(b"four\n").unwrap();
         assert_eq!(buffered(), 0);
+    }
+
+    /// The flushing task sleeps until a line waits and writes it [`FLUSH_EVERY`] after it
+    /// came, not on a fixed tick: a line written 30 ms past a tick is still buffered 90 ms
+    /// later (a ticker would have written it 70 ms in), then written.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_line_is_written_flush_every_after_it_came() {
+        let _guard = batch_this_thread();
+        let flusher = tokio::spawn(flush_when_lines_wait());
+        tokio::time::sleep(FLUSH_EVERY * 10 + Duration::from_millis(30)).await;
+        let mut info = LineWriter { urgent: false };
+        for round in 0..2 {
+            info.write_all(b"one\n").unwrap();
+            info.write_all(b"two\n").unwrap();
+            tokio::time::sleep(FLUSH_EVERY - Duration::from_millis(10)).await;
+            assert_eq!(buffered(), 8, "round {round}: not yet");
+            tokio::time::sleep(Duration::from_millis(11)).await;
+            assert_eq!(
+                buffered(),
+                0,
+                "round {round}: written FLUSH_EVERY after the first line"
+            );
+            tokio::time::sleep(Duration::from_millis(33)).await;
+        }
+        flusher.abort();
     }
 }

@@ -183,7 +183,7 @@ fn main() {
                     .build()
                     .expect("a runtime");
                 runtime.block_on(async move {
-                    tokio::spawn(log_writer::flush_every_interval());
+                    tokio::spawn(log_writer::flush_when_lines_wait());
                     let listener = match listen::bind_shared(addr) {
                         Ok(listener) => listener,
                         Err(e) => {

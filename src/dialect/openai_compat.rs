@@ -4,9 +4,9 @@ use super::chat_writer::error_frame;
 use super::passthrough::is_terminator;
 use super::{Dialect, Frames};
 use crate::error::StreamError;
+use crate::probe::Needles;
 use crate::sse::Block;
 use crate::usage::encode_chunk;
-use memchr::memmem::Finder;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 ///   becomes the canonical error event `data: {"error":{"type","code","message"}}`, and the
 ///   stream ends there.
 ///
-/// Chunks that need none of this are not parsed: a few `memmem` probes decide.
+/// Chunks that need none of this are not parsed: one probe for their keys decides.
 /// Usage and finish reasons are [`UsageLastChunkLayer`](crate::usage::UsageLastChunkLayer)'s
 /// business.
 #[derive(Debug, Clone, Default)]
@@ -35,16 +35,17 @@ pub struct OpenAiCompatible {
     tool_calls: HashMap<u64, u64>,
 }
 
-fn finders() -> &'static [Finder<'static>; 5] {
-    static FINDERS: OnceLock<[Finder<'static>; 5]> = OnceLock::new();
-    FINDERS.get_or_init(|| {
-        [
-            Finder::new(b"\"reasoning\":"),
-            Finder::new(b"\"content\":["),
-            Finder::new(b"\"tool_calls\":"),
-            Finder::new(b"\"error\":"),
-            Finder::new(b"\"transcript.text.delta\""),
-        ]
+/// The keys of the chunks this translator rewrites; a chunk with none of them passes as it is.
+fn needs_fixing() -> &'static Needles {
+    static NEEDLES: OnceLock<Needles> = OnceLock::new();
+    NEEDLES.get_or_init(|| {
+        Needles::new(&[
+            b"\"reasoning\":",
+            b"\"content\":[",
+            b"\"tool_calls\":",
+            b"\"error\":",
+            b"\"transcript.text.delta\"",
+        ])
     })
 }
 
@@ -168,13 +169,7 @@ impl Dialect for OpenAiCompatible {
         };
         let data = event.data_bytes();
         let typed_error = event.event_type() == Some("error");
-        let [reasoning, parts, tools, error, transcript] = finders();
-        let suspicious = typed_error
-            || reasoning.find(data).is_some()
-            || parts.find(data).is_some()
-            || tools.find(data).is_some()
-            || error.find(data).is_some()
-            || transcript.find(data).is_some();
+        let suspicious = typed_error || needs_fixing().any_in(data);
         if !suspicious {
             if is_terminator(&block) {
                 self.terminated = true;

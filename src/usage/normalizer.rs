@@ -2,6 +2,7 @@
 
 use crate::body_util::{compact_raw, for_each_element, for_each_entry, is_empty_raw, raw_string};
 use crate::dialect::Frames;
+use crate::probe::Needles;
 use bytes::Bytes;
 use memchr::memmem;
 use serde::Deserialize;
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 ///
 /// Feed it one canonical frame at a time ([`on_frame`](Self::on_frame)); it appends what the
 /// client should receive. Frames that carry neither a non-null `finish_reason` nor a `usage`
-/// object pass through untouched without being parsed (a few `memmem` probes decide; the
+/// object pass through untouched without being parsed (one probe for their keys decides; the
 /// first one is read only for its kind and the fields every chunk repeats); the others are
 /// rewritten: `usage` removed (remembered, the last report wins: vLLM and Gemini send running
 /// totals), finish reasons set to `null` (remembered per choice), choices left with an empty
@@ -149,16 +150,11 @@ impl FirstChunk<'_> {
     }
 }
 
-fn finders() -> &'static [memmem::Finder<'static>; 4] {
-    static FINDERS: OnceLock<[memmem::Finder<'static>; 4]> = OnceLock::new();
-    FINDERS.get_or_init(|| {
-        [
-            memmem::Finder::new(b"\"finish_reason\":\""),
-            memmem::Finder::new(b"\"usage\":{"),
-            memmem::Finder::new(b"\"x_groq\":"),
-            memmem::Finder::new(b"\"error\":"),
-        ]
-    })
+/// The keys of the chunks that report (a finish reason, usage, Groq's usage): only those are
+/// rewritten.
+fn reports() -> &'static Needles {
+    static NEEDLES: OnceLock<Needles> = OnceLock::new();
+    NEEDLES.get_or_init(|| Needles::new(&[b"\"finish_reason\":\"", b"\"usage\":{", b"\"x_groq\":"]))
 }
 
 /// The data of a canonical frame that is one untyped event: `data: X\n\n`.
@@ -231,14 +227,12 @@ impl ChatNormalizer {
             out.push(frame);
             return;
         }
-        let [finish, usage, groq, error] = finders();
-        let needs_rewrite =
-            finish.find(data).is_some() || usage.find(data).is_some() || groq.find(data).is_some();
+        let needs_rewrite = reports().any_in(data);
         if !needs_rewrite && self.kind == StreamKind::Chat {
             out.push(frame);
             return;
         }
-        if !needs_rewrite && error.find(data).is_none() {
+        if !needs_rewrite && memmem::find(data, b"\"error\":").is_none() {
             // The first JSON event, with nothing to rewrite: what kind of stream, and the
             // head fields, without building a map. (Duplicate keys or anything odd: the full
             // parse below decides.)
