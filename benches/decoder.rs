@@ -101,5 +101,46 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The layers' key probes: one `memmem` search per key (what they did) against one packed
+/// multi-needle pass (aho-corasick's Teddy, what `src/probe.rs` uses), on an OpenAI content
+/// chunk that holds none of the keys: the common case, where the whole chunk is scanned.
+fn probe(c: &mut Criterion) {
+    let chunk: &[u8] = br#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_f9f4fb6dbf","choices":[{"index":0,"delta":{"content":" Hello"},"logprobs":null,"finish_reason":null}]}"#;
+    let sets: [(&str, &[&[u8]]); 2] = [
+        (
+            "dialect_5_keys",
+            &[
+                b"\"reasoning\":",
+                b"\"content\":[",
+                b"\"tool_calls\":",
+                b"\"error\":",
+                b"\"transcript.text.delta\"",
+            ],
+        ),
+        (
+            "normalizer_3_keys",
+            &[b"\"finish_reason\":\"", b"\"usage\":{", b"\"x_groq\":"],
+        ),
+    ];
+    let mut group = c.benchmark_group("probe");
+    group.throughput(Throughput::Bytes(chunk.len() as u64));
+    for (name, keys) in sets {
+        let finders: Vec<memchr::memmem::Finder> =
+            keys.iter().map(memchr::memmem::Finder::new).collect();
+        group.bench_function(BenchmarkId::new("memmem_per_key", name), |b| {
+            b.iter(|| finders.iter().any(|f| f.find(black_box(chunk)).is_some()))
+        });
+        let packed = aho_corasick::packed::Config::new()
+            .builder()
+            .extend(keys)
+            .build()
+            .expect("a packed searcher on this machine");
+        group.bench_function(BenchmarkId::new("packed_one_pass", name), |b| {
+            b.iter(|| packed.find(black_box(chunk)).is_some())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, probe);
 criterion_main!(benches);
