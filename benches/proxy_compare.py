@@ -26,9 +26,11 @@ mocks, then measures (medians of --runs runs):
               proxy process, with HTTP/1.1 and with HTTP/2 (--upstream-http2) to the upstream
               (LiteLLM: 1,000 streams, see --litellm-idle)
 
-Throughput and latency also go through a bare TCP relay (examples/tcp_relay: bytes copied
-both ways, nothing parsed) in front of the same mocks: the floor, what a second process in
-the path costs on this machine before any HTTP work.
+Two floors are measured beside the proxy. A bare TCP relay (examples/tcp_relay: bytes copied
+both ways, nothing parsed; throughput and latency): what a second process in the path costs
+on this machine before any HTTP work. The proxy with --without-layers (every scenario): the
+same binary, routing, request rewriting and pooled hyper client and server, the response
+relayed untouched: what the HTTP work costs before the layers.
 
 The load generator, the mocks and the proxy share the machine's cores: every figure includes
 that contention, equally for each target. Prints a Markdown report; --json writes the raw
@@ -60,6 +62,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 RELAY = "bare TCP relay (floor)"
+BARE = "proxy without layers (floor)"
 
 
 def free_port() -> int:
@@ -176,12 +179,14 @@ def hold_idle(t: "Target", streams: int, baseline: int) -> dict:
             "peak_rss": peak, "per_stream_bytes": (peak - baseline) / max(out["max_open"], 1)}
 
 
-def instructions_per_request(start, mock_port: int, work: Path, requests: int) -> float:
+def instructions_per_request(start, mock_port: int, work: Path, requests: int, extra: list[str] = []) -> float:
     """The proxy's instructions per fast-stream request, counted by callgrind."""
     port = free_port()
+    for old in work.glob("callgrind.out*"):
+        old.unlink()
     out = work / "callgrind.out"
     p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(BIN / "proxy"),
-               "--listen", f"127.0.0.1:{port}", "--threads", "1", "--timeout", "900",
+               "--listen", f"127.0.0.1:{port}", "--threads", "1", "--timeout", "900", *extra,
                "--provider", f"fast=http://127.0.0.1:{mock_port}"], "proxy-callgrind.log",
               {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
     try:
@@ -253,12 +258,16 @@ def main() -> None:
             return p, port
 
         proxy, proxy_port = start_proxy([], "proxy.log")
+        # The second floor: the same proxy binary, routing, request rewriting and upstream pool
+        # (hyper server and client), with no layer on the response (--without-layers).
+        bare_proxy, bare_port = start_proxy(["--without-layers"], "proxy-without-layers.log")
 
         # "direct": the load generator against the mock itself; its CPU figure is the mock's
         # own, a minimal hyper server streaming the same events, for scale.
         direct = {n: Target("direct", f"http://127.0.0.1:{p}", {n: "m"}, mock_pids[n]) for n, p in mock_ports.items()}
         ours = Target("tower-llm-stream proxy", f"http://127.0.0.1:{proxy_port}", {n: f"{n}/m" for n in mocks}, proxy.pid)
         targets = [ours]
+        bare = Target(BARE, f"http://127.0.0.1:{bare_port}", ours.models, bare_proxy.pid)
         # The floor: a bare TCP relay (examples/tcp_relay) in front of the fast and the paced
         # mock, what a second process in the path costs here before any HTTP work.
         relay = {}
@@ -291,7 +300,7 @@ def main() -> None:
         results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "dedicated": {}, "instructions": None, "latency": {}, "idle": {}}
 
         # Warm up every target (connection pools, LiteLLM's lazy imports).
-        for t in [direct["fast"], *targets]:
+        for t in [direct["fast"], bare, *targets]:
             loadgen(t.url(), t.models["fast"], 16, 200, key=t.key)
         # Memory a target holds before any large load: the idle figures are measured from it
         # (memory freed after a run is not always returned to the system).
@@ -300,7 +309,7 @@ def main() -> None:
         only = set(a.only.split(","))
         # Throughput on the fast stream.
         requests = 20_000 // scale
-        for t in [direct["fast"], relay["fast"], *targets] if "throughput" in only else []:
+        for t in [direct["fast"], relay["fast"], bare, *targets] if "throughput" in only else []:
             n = requests if t is not litellm else max(requests // 40, 100)
             runs = []
             for _ in range(a.runs):
@@ -318,8 +327,11 @@ def main() -> None:
             client_cpu, target_cpu = {cores[0]}, {cores[1]}
             pinned, pinned_port = start_proxy(["--threads", "1"], "proxy-dedicated.log")
             pinned_target = Target(ours.name, f"http://127.0.0.1:{pinned_port}", ours.models, pinned.pid)
+            pinned_bare, pinned_bare_port = start_proxy(["--threads", "1", "--without-layers"],
+                                                        "proxy-without-layers-dedicated.log")
+            bare_target = Target(BARE, f"http://127.0.0.1:{pinned_bare_port}", ours.models, pinned_bare.pid)
             pin(mock_pids["fast"], client_cpu)
-            for t in [direct["fast"], pinned_target, *([litellm] if litellm else [])]:
+            for t in [direct["fast"], bare_target, pinned_target, *([litellm] if litellm else [])]:
                 if t is not direct["fast"]:
                     pin(t.pid, target_cpu)
                 n = requests if t is not litellm else max(requests // 40, 100)
@@ -335,19 +347,24 @@ def main() -> None:
                 if t is litellm:
                     pin(t.pid, set(cores))
             pin(mock_pids["fast"], set(cores))
-            pinned.terminate()
-            pinned.wait()
+            for p in (pinned, pinned_bare):
+                p.terminate()
+                p.wait()
 
         if "instructions" in only and shutil.which("valgrind") and shutil.which("callgrind_control"):
             results["instructions"] = instructions_per_request(start, mock_ports["fast"], work, 2000 // scale)
             print(f"instructions: {results['instructions']:,.0f} per request", file=sys.stderr)
+            results["instructions_without_layers"] = instructions_per_request(
+                start, mock_ports["fast"], work, 2000 // scale, ["--without-layers"])
+            print(f"instructions without layers: {results['instructions_without_layers']:,.0f} per request",
+                  file=sys.stderr)
 
         # Latency on the paced stream (20 events, 50 ms apart: about 1.2 s per stream). The
         # workers start spread over one stream's duration, so requests arrive steadily rather
         # than in synchronized waves; one request at a time shows the unloaded cost.
         for concurrency in (1, 100, 1000) if "latency" in only else ():
             n = 50 if concurrency == 1 else max(concurrency * 4 // scale, concurrency)
-            for t in [direct["paced"], relay["paced"], *targets]:
+            for t in [direct["paced"], relay["paced"], bare, *targets]:
                 c = concurrency
                 m = n if t is not litellm else max(n // 2, c)
                 runs = []
@@ -363,7 +380,8 @@ def main() -> None:
         # Idle streams held open: the peak RSS of a fresh proxy process (memory freed by earlier
         # scenarios stays fragmented in glibc's heap), with HTTP/1.1 and HTTP/2 upstream; LiteLLM
         # as it is after the other scenarios.
-        variants = [(ours.name, []), (f"{ours.name}, --upstream-http2", ["--upstream-http2"])]
+        variants = [(ours.name, []), (f"{ours.name}, --upstream-http2", ["--upstream-http2"]),
+                    (BARE, ["--without-layers"])]
         for name, extra in variants if "idle" in only else []:
             runs = []
             for i in range(a.runs):
@@ -437,7 +455,9 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
         out += ["", f"{ours}: {ratio:.1f}× LiteLLM's requests/s, {cpu_ratio:.0f}× less CPU per request."]
     if r.get("instructions"):
         out += ["", f"Instructions per fast-stream request in the proxy (callgrind, one runtime thread, 8 concurrent "
-                    f"streams): {r['instructions']:,.0f}."]
+                    f"streams): {r['instructions']:,.0f}"
+                    + (f"; without the layers: {r['instructions_without_layers']:,.0f}" if r.get("instructions_without_layers") else "")
+                    + "."]
     if r.get("dedicated"):
         out += throughput_table("### Throughput, a core each: load generator and mock on core 0, the target on core 1",
                                 r["dedicated"])

@@ -1048,3 +1048,28 @@ async fn with_upstream_http2_streams_share_connections_and_arrive_the_same() {
         "the connections are reused"
     );
 }
+
+/// `--without-layers` (the benchmark's floor): the same routing and request rewriting, the
+/// stream relayed as the upstream sent it, and the normal path unchanged beside it.
+#[tokio::test]
+async fn without_layers_the_upstream_stream_arrives_as_it_was_sent() {
+    let bare = start(|config| config.without_layers = true).await;
+    let (head, body) = bare.stream_chat("openai").await;
+    assert_eq!(head.headers["content-type"], "text/event-stream");
+    let fixture = common::fixture("openai/chat_tool_call_include_usage.sse");
+    assert_eq!(body.as_bytes(), &fixture[..], "relayed byte for byte");
+    let sent: Value = serde_json::from_slice(&bare.recorder.last().body).unwrap();
+    assert_eq!(
+        sent["model"], "some-model",
+        "the request is still rewritten"
+    );
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+
+    let layered = start(|_| {}).await;
+    let (_, standard) = layered.stream_chat("openai").await;
+    assert_ne!(standard, body, "the layers rewrite this stream");
+    assert_eq!(
+        client_view(&chat_chunks(&events(&standard))),
+        expected("openai", "openai/chat_tool_call_include_usage.sse").await
+    );
+}

@@ -15,6 +15,7 @@
 
 mod app;
 mod listen;
+mod log_format;
 mod log_writer;
 
 use app::{Config, Proxy};
@@ -24,6 +25,7 @@ use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 const USAGE: &str = "\
 usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
              [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
+             [--without-layers]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30)
@@ -37,6 +39,9 @@ usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider N
   --upstream-http2          HTTP/2 to upstreams: by ALPN over TLS, with prior knowledge (h2c)
                             over plain HTTP; up to 100 streams share a connection (far less
                             memory per open stream, a wakeup per chunk more)
+  --without-layers          benchmark floor, not for production: the same routing, request
+                            rewriting and upstream pool, the response relayed as the upstream
+                            sent it (no reframing, usage, timeout, error events, stream log)
 
 Environment: P_API_KEY, P_BASE_URL, P_MODELS for P in OPENAI ANTHROPIC GEMINI COHERE MISTRAL
 GROQ DEEPSEEK OPENROUTER OLLAMA; PROXY_API_KEY makes clients authenticate; RUST_LOG.
@@ -106,6 +111,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, usize, Conf
                 config.providers.insert(provider);
             }
             "--upstream-http2" => config.upstream_http2 = true,
+            "--without-layers" => config.without_layers = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -140,6 +146,7 @@ async fn ctrl_c_or_term() {
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(log_writer::BatchedStderr)
+        .fmt_fields(log_format::PlainFields)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

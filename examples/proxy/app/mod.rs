@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::{AnyDialect, Endpoint};
 use tower_llm_stream::error_event::{ErrorEvent, ErrorEventLayer, StreamLabels};
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
@@ -47,6 +47,9 @@ pub struct Config {
     pub api_key: Option<String>,
     /// Speak HTTP/2 to upstreams that can (`--upstream-http2`).
     pub upstream_http2: bool,
+    /// Relay upstream responses as they come, without the layers (`--without-layers`): the
+    /// benchmark's floor for what the HTTP work alone costs. Not for production.
+    pub without_layers: bool,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             providers: Providers::new(),
             api_key: None,
             upstream_http2: false,
+            without_layers: false,
         }
     }
 }
@@ -86,11 +90,15 @@ struct Inner {
     config: Config,
     providers: Providers,
     stack: Stack,
+    /// The upstream alone, with `--without-layers`.
+    bare: Option<Upstream>,
 }
 
 impl Proxy {
     pub fn new(config: Config) -> Self {
         let providers = routable(&config.providers);
+        let upstream = Upstream::new(config.upstream_http2);
+        let bare = config.without_layers.then(|| upstream.clone());
         let stack = ServiceBuilder::new()
             .layer(ErrorEventLayer::new())
             .layer(UsageLastChunkLayer::new())
@@ -100,12 +108,13 @@ impl Proxy {
                     .override_header(TIMEOUT_HEADER, config.max_timeout),
             )
             .layer(SseReframeLayer::new().dialect(AnyDialect::default()))
-            .service(Upstream::new(config.upstream_http2));
+            .service(upstream);
         Proxy {
             inner: Arc::new(Inner {
                 config,
                 providers,
                 stack,
+                bare,
             }),
         }
     }
@@ -381,17 +390,35 @@ impl Proxy {
         self.forward(request).await
     }
 
-    /// Sends a prepared request through the layers.
+    /// Sends a prepared request through the layers (or, with `--without-layers`, straight
+    /// to the upstream).
     fn forward(
         &self,
         request: Request<UpstreamRequestBody>,
     ) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
         // Boxed here, where its types are concrete: inside an async block the compiler cannot
         // prove the layered future `Send` (rust-lang/rust#102211).
-        let call: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
-            Box::pin(self.inner.stack.clone().oneshot(request));
-        async move { finish_forward(call.await) }
+        let call = match &self.inner.bare {
+            // `Upstream` is always ready, and its future is boxed already.
+            Some(upstream) => Call::Bare(upstream.clone().call(request)),
+            None => Call::Layered(Box::pin(self.inner.stack.clone().oneshot(request))),
+        };
+        async move {
+            match call {
+                Call::Layered(call) => finish_forward(call.await),
+                Call::Bare(call) => finish_forward(call.await),
+            }
+        }
     }
+}
+
+type Boxed<T> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, tower_llm_stream::BoxError>> + Send>>;
+
+/// The upstream call in flight: through the layers, or without them.
+enum Call {
+    Layered(Boxed<<Stack as tower::Service<Request<UpstreamRequestBody>>>::Response>),
+    Bare(Boxed<<Upstream as tower::Service<Request<UpstreamRequestBody>>>::Response>),
 }
 
 fn finish_forward<B>(result: Result<Response<B>, tower_llm_stream::BoxError>) -> Response<ProxyBody>
