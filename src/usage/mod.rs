@@ -58,6 +58,7 @@ mod body;
 mod future;
 mod layer;
 mod normalizer;
+mod report;
 mod service;
 
 pub use self::body::UsageBody;

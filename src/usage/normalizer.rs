@@ -1,6 +1,7 @@
 //! The usage-to-last-chunk state machine: canonical frames in, canonical frames out, no I/O.
 
-use crate::body_util::{compact_raw, for_each_element, for_each_entry, is_empty_raw, raw_string};
+use super::report::Report;
+use crate::body_util::{compact_raw, for_each_element, is_empty_raw, raw_string};
 use crate::dialect::Frames;
 use crate::probe::Needles;
 use bytes::Bytes;
@@ -368,46 +369,17 @@ impl ChatNormalizer {
         if self.kind != StreamKind::Chat || self.head.is_none() {
             return false;
         }
-        let (mut choices, mut usage, mut keeps_something, mut odd) = (None, None, false, false);
-        let visited = for_each_entry(data, |key, value| {
-            match key {
-                "choices" => odd |= choices.replace(value).is_some(),
-                "usage" => odd |= usage.replace(value).is_some(),
-                "error" | "x_groq" => odd = true,
-                key if USAGE_ONLY_KEYS.contains(&key) => {}
-                _ => keeps_something |= !is_empty_raw(value),
-            }
-            !odd
-        });
-        if visited != Some(true) {
+        let Some(report) = Report::read(data, &self.seen_choices) else {
             return false;
-        }
-        let usage = match usage {
+        };
+        let usage = match report.usage {
             Some(raw) if raw.get().starts_with('{') => Some(raw),
             Some(raw) if !is_empty_raw(raw) => return false,
             _ => None,
         };
-        let mut reasons: Vec<(u64, &RawValue)> = Vec::new();
-        let mut had_choices = false;
-        if let Some(choices) = choices {
-            let visited = for_each_element(choices.get().as_bytes(), |choice| {
-                had_choices = true;
-                match ReportChoice::read(choice) {
-                    Some(choice) if !choice.keeps_something(&self.seen_choices) => {
-                        if let Some(reason) = choice.finish_reason {
-                            reasons.push((choice.index, reason));
-                        }
-                        true
-                    }
-                    _ => false,
-                }
-            });
-            if visited != Some(true) {
-                return false;
-            }
-        }
+        let reasons = report.reasons;
         // Without choices, only a chunk with nothing else in it is dropped.
-        let dropped = had_choices || !keeps_something;
+        let dropped = report.had_choices || !report.keeps_something;
         if !dropped || (usage.is_none() && reasons.is_empty()) {
             return false;
         }
@@ -474,7 +446,7 @@ impl ChatNormalizer {
 }
 
 /// The keys a chunk that carries only usage may have besides it (with any value).
-const USAGE_ONLY_KEYS: [&str; 10] = [
+pub(super) const USAGE_ONLY_KEYS: [&str; 10] = [
     "id",
     "object",
     "created",
@@ -492,74 +464,6 @@ fn is_usage_only(chunk: &Map<String, Value>) -> bool {
     chunk
         .iter()
         .all(|(k, v)| USAGE_ONLY_KEYS.contains(&k.as_str()) || is_empty_value(v))
-}
-
-/// A choice of a reporting chunk, read as raw JSON for [`ChatNormalizer::drop_report`].
-struct ReportChoice<'a> {
-    index: u64,
-    finish_reason: Option<&'a RawValue>,
-    /// The delta has a `role`.
-    has_role: bool,
-    /// `delta`, `text` or `logprobs` carries something besides the role.
-    carries_something: bool,
-}
-
-impl<'a> ReportChoice<'a> {
-    /// `None` for anything the full path should look at: not an object, a repeated field,
-    /// an index that is not a number.
-    fn read(choice: &'a RawValue) -> Option<ReportChoice<'a>> {
-        let mut read = ReportChoice {
-            index: 0,
-            finish_reason: None,
-            has_role: false,
-            carries_something: false,
-        };
-        let (mut index, mut odd) = (None, false);
-        let mut delta = None;
-        let visited = for_each_entry(choice.get().as_bytes(), |key, value| {
-            match key {
-                "index" => odd |= index.replace(value).is_some(),
-                "finish_reason" => {
-                    odd |= read.finish_reason.is_some();
-                    read.finish_reason = (value.get() != "null").then_some(value);
-                }
-                "delta" => odd |= delta.replace(value).is_some(),
-                "text" | "logprobs" => read.carries_something |= !is_empty_raw(value),
-                _ => {}
-            }
-            !odd
-        })?;
-        if !visited {
-            return None;
-        }
-        if let Some(index) = index {
-            read.index = index.get().parse().ok()?;
-        }
-        if let Some(delta) = delta {
-            if delta.get().starts_with('{') {
-                let visited = for_each_entry(delta.get().as_bytes(), |key, value| {
-                    if key == "role" {
-                        read.has_role = true;
-                    } else {
-                        read.carries_something |= !is_empty_raw(value);
-                    }
-                    true
-                })?;
-                if !visited {
-                    return None;
-                }
-            } else {
-                read.carries_something |= !is_empty_raw(delta);
-            }
-        }
-        Some(read)
-    }
-
-    /// Whether the full path would keep this choice: the first delta of a choice carries its
-    /// role, or something besides it.
-    fn keeps_something(&self, seen: &BTreeSet<u64>) -> bool {
-        (self.has_role && !seen.contains(&self.index)) || self.carries_something
-    }
 }
 
 /// `data: <compact JSON>\n\n`.

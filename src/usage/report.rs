@@ -1,0 +1,390 @@
+//! A chunk that may only report (finish reasons, usage), read in one pass.
+//!
+//! [`ChatNormalizer`](super::ChatNormalizer) drops such chunks (OpenAI's finish chunk, its
+//! usage chunk) after remembering what they report. Reading them as raw JSON level by level
+//! (the chunk, then its `choices`, then each choice, then its `delta`) scans the innermost
+//! bytes about eight times: each level's values are skipped and their UTF-8 checked, then
+//! scanned again by the level below. The seeds here walk the chunk once, keeping as raw JSON
+//! only the values that are kept (`usage`, the finish reasons, the indexes).
+
+use super::normalizer::USAGE_ONLY_KEYS;
+use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
+use serde_json::value::RawValue;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// What a chunk that may only report holds.
+#[derive(Debug)]
+pub(super) struct Report<'a> {
+    /// Each choice's index and finish reason, for the choices whose reason is not null.
+    pub(super) reasons: Vec<(u64, &'a RawValue)>,
+    /// `choices` held at least one choice.
+    pub(super) had_choices: bool,
+    pub(super) usage: Option<&'a RawValue>,
+    /// A field besides those a usage-only chunk may have is not empty.
+    pub(super) keeps_something: bool,
+}
+
+impl<'a> Report<'a> {
+    /// `None` for anything the full path should look at: not one JSON object, a repeated
+    /// `choices`, `usage`, `index`, `delta` or (non-null) `finish_reason`, an `error` or
+    /// `x_groq`, a choice that is not an object, an index that is not a whole number, a key
+    /// with escapes where keys matter, or a choice that keeps something: text, logprobs, a
+    /// delta with more than a role, or the role of a choice not `seen` before (its first
+    /// delta).
+    pub(super) fn read(json: &'a [u8], seen: &BTreeSet<u64>) -> Option<Report<'a>> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let report = de.deserialize_map(ReportSeed { seen }).ok()?;
+        de.end().ok()?;
+        Some(report)
+    }
+}
+
+/// The error that sends a chunk to the full path.
+fn odd<E: de::Error>() -> E {
+    E::custom("not only a report")
+}
+
+struct ReportSeed<'s> {
+    seen: &'s BTreeSet<u64>,
+}
+
+impl<'de> de::Visitor<'de> for ReportSeed<'_> {
+    type Value = Report<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a chunk object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Report<'de>, A::Error> {
+        let mut report = Report {
+            reasons: Vec::new(),
+            had_choices: false,
+            usage: None,
+            keeps_something: false,
+        };
+        let mut choices = false;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "choices" if !choices => {
+                    choices = true;
+                    map.next_value_seed(Choices {
+                        seen: self.seen,
+                        report: &mut report,
+                    })?;
+                }
+                "usage" if report.usage.is_none() => report.usage = Some(map.next_value()?),
+                "choices" | "usage" | "error" | "x_groq" => return Err(odd()),
+                key if USAGE_ONLY_KEYS.contains(&key) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => report.keeps_something |= !map.next_value_seed(IsEmpty)?,
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// `choices`: each choice read, its finish reason recorded; a choice that keeps something
+/// stops the read.
+struct Choices<'s, 'r, 'a> {
+    seen: &'s BTreeSet<u64>,
+    report: &'r mut Report<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for Choices<'_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Choices<'_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of choices")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(choice) = seq.next_element_seed(ChoiceSeed)? {
+            self.report.had_choices = true;
+            let first_delta = choice.has_role && !self.seen.contains(&choice.index);
+            if first_delta || choice.carries_something {
+                return Err(odd());
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.report.reasons.push((choice.index, reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One choice of a reporting chunk.
+struct Choice<'a> {
+    index: u64,
+    finish_reason: Option<&'a RawValue>,
+    /// The delta has a `role`.
+    has_role: bool,
+    /// `delta`, `text` or `logprobs` carries something besides the role.
+    carries_something: bool,
+}
+
+struct ChoiceSeed;
+
+impl<'de> DeserializeSeed<'de> for ChoiceSeed {
+    type Value = Choice<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Choice<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for ChoiceSeed {
+    type Value = Choice<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a choice object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Choice<'de>, A::Error> {
+        let mut choice = Choice {
+            index: 0,
+            finish_reason: None,
+            has_role: false,
+            carries_something: false,
+        };
+        let (mut index, mut delta) = (None::<&'de RawValue>, false);
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "index" if index.is_none() => index = Some(map.next_value()?),
+                // A null reason may be repeated; a second one after a reason is odd.
+                "finish_reason" if choice.finish_reason.is_none() => {
+                    let reason: &'de RawValue = map.next_value()?;
+                    choice.finish_reason = (reason.get() != "null").then_some(reason);
+                }
+                "delta" if !delta => {
+                    delta = true;
+                    let (has_role, carries) = map.next_value_seed(Delta)?;
+                    choice.has_role = has_role;
+                    choice.carries_something |= carries;
+                }
+                "index" | "finish_reason" | "delta" => return Err(odd()),
+                "text" | "logprobs" => choice.carries_something |= !map.next_value_seed(IsEmpty)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(index) = index {
+            choice.index = index.get().parse().map_err(|_| odd())?;
+        }
+        Ok(choice)
+    }
+}
+
+/// A delta: whether it has a `role`, and whether anything else in it is not empty (a delta
+/// that is not an object carries something unless it is empty).
+struct Delta;
+
+impl<'de> DeserializeSeed<'de> for Delta {
+    type Value = (bool, bool);
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(bool, bool), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// The non-object cases of [`Delta`]: `(no role, carries something unless empty)`.
+macro_rules! delta_as_value {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method<E: de::Error>(self, $($arg: $ty),*) -> Result<(bool, bool), E> {
+            IsEmpty.$method($($arg),*).map(|empty| (false, !empty))
+        }
+    )*};
+}
+
+impl<'de> de::Visitor<'de> for Delta {
+    type Value = (bool, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a delta")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(bool, bool), A::Error> {
+        let (mut has_role, mut carries) = (false, false);
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == "role" {
+                has_role = true;
+                map.next_value::<IgnoredAny>()?;
+            } else {
+                carries |= !map.next_value_seed(IsEmpty)?;
+            }
+        }
+        Ok((has_role, carries))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(bool, bool), A::Error> {
+        IsEmpty.visit_seq(seq).map(|empty| (false, !empty))
+    }
+
+    delta_as_value!(
+        visit_unit(),
+        visit_bool(v: bool),
+        visit_i64(v: i64),
+        visit_u64(v: u64),
+        visit_f64(v: f64),
+        visit_str(v: &str),
+    );
+}
+
+/// Whether a value is `null`, `""`, `[]` or `{}` (what
+/// [`is_empty_raw`](crate::body_util::is_empty_raw) says of its raw text), read in passing.
+struct IsEmpty;
+
+impl<'de> DeserializeSeed<'de> for IsEmpty {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for IsEmpty {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v.is_empty())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut empty = true;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            empty = false;
+        }
+        Ok(empty)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut empty = true;
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+            empty = false;
+        }
+        Ok(empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body_util::is_empty_raw;
+    use proptest::prelude::*;
+
+    fn is_empty(json: &str) -> bool {
+        IsEmpty
+            .deserialize(&mut serde_json::Deserializer::from_str(json))
+            .unwrap()
+    }
+
+    proptest! {
+        /// The one-pass emptiness test says what the raw-text test says, for any JSON.
+        #[test]
+        fn is_empty_agrees_with_the_raw_test(value in json_value()) {
+            let text = serde_json::to_string(&value).unwrap();
+            let raw: Box<RawValue> = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(is_empty(&text), is_empty_raw(&raw), "{}", text);
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            let raw: Box<RawValue> = serde_json::from_str(&pretty).unwrap();
+            prop_assert_eq!(is_empty(&pretty), is_empty_raw(&raw), "{}", pretty);
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\]{0,3}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn a_finish_chunk_and_a_usage_chunk_are_read_in_one_pass() {
+        let seen = BTreeSet::from([0]);
+        let finish = br#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#;
+        let report = Report::read(finish, &seen).unwrap();
+        assert!(report.had_choices && !report.keeps_something && report.usage.is_none());
+        assert_eq!(report.reasons.len(), 1);
+        assert_eq!(
+            (report.reasons[0].0, report.reasons[0].1.get()),
+            (0, "\"stop\"")
+        );
+        let usage = br#"{"id":"c","choices":[],"usage":{"prompt_tokens":1}}"#;
+        let report = Report::read(usage, &seen).unwrap();
+        assert!(!report.had_choices && report.reasons.is_empty());
+        assert_eq!(report.usage.unwrap().get(), r#"{"prompt_tokens":1}"#);
+    }
+
+    #[test]
+    fn anything_odd_goes_to_the_full_path() {
+        let seen = BTreeSet::from([0]);
+        for odd in [
+            r#"[]"#,
+            r#"{"choices":[],"choices":[]}"#,
+            r#"{"usage":{},"usage":{}}"#,
+            r#"{"error":{"message":"x"}}"#,
+            r#"{"x_groq":{"usage":{}}}"#,
+            r#"{"choices":null}"#,
+            r#"{"choices":[1]}"#,
+            r#"{"choices":[{"index":0,"index":1}]}"#,
+            r#"{"choices":[{"index":1.5,"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"index":0,"finish_reason":"stop","finish_reason":"length"}]}"#,
+            r#"{"choices":[{"delta":{},"delta":{}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"index":1,"delta":{"role":"assistant"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"index":0,"text":"x","finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"index":0,"delta":"x","finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"ind\u0065x":0,"finish_reason":"stop"}]}"#,
+            r#"{"choices":[]} trailing"#,
+        ] {
+            assert!(Report::read(odd.as_bytes(), &seen).is_none(), "{odd}");
+        }
+        // A null reason may repeat; a seen choice's role is nothing new.
+        let fine = r#"{"choices":[{"index":0,"finish_reason":null,"finish_reason":"stop","delta":{"role":"assistant","content":""}}]}"#;
+        let report = Report::read(fine.as_bytes(), &seen).unwrap();
+        assert_eq!(report.reasons.len(), 1);
+    }
+}
