@@ -495,6 +495,138 @@ mod tests {
     const FIRST: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
     const CONTENT: &str = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
 
+    /// A JSON value that is empty (`null`, `""`, `[]`, `{}`) or not.
+    fn small_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("[]".to_owned()),
+            Just("{ }".to_owned()),
+            Just("\"x\"".to_owned()),
+            Just("0".to_owned()),
+            Just("[null]".to_owned()),
+            Just("{\"a\":1}".to_owned()),
+        ]
+    }
+
+    /// `key:value`, or nothing.
+    fn field(key: &str, value: Option<String>) -> Option<String> {
+        value.map(|v| format!("\"{key}\":{v}"))
+    }
+
+    /// Object text from present fields; with `repeat`, its first field twice.
+    fn object(fields: Vec<Option<String>>, repeat: bool) -> String {
+        let mut fields: Vec<String> = fields.into_iter().flatten().collect();
+        if repeat && !fields.is_empty() {
+            fields.push(fields[0].clone());
+        }
+        format!("{{{}}}", fields.join(","))
+    }
+
+    /// A choice of a reporting chunk: each of index, delta (an object with role, content,
+    /// tool calls, or another value), finish reason, text, logprobs and an extra field
+    /// present or not; now and then a repeated field or an index that is not a number.
+    fn choice() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let index = prop_oneof![
+            4 => (0u8..3).prop_map(|i| i.to_string()),
+            1 => Just("1.5".to_owned()),
+        ];
+        let delta = prop_oneof![
+            Just("{}".to_owned()),
+            Just("{\"role\":\"assistant\"}".to_owned()),
+            Just("{\"role\":\"assistant\",\"content\":\"\"}".to_owned()),
+            Just("{\"content\":\"hi\"}".to_owned()),
+            Just("{\"tool_calls\":[]}".to_owned()),
+            Just("{\"r\\u006fle\":\"assistant\"}".to_owned()),
+            small_value(),
+        ];
+        let reason = prop_oneof![
+            Just("\"stop\"".to_owned()),
+            Just("\"length\"".to_owned()),
+            Just("null".to_owned()),
+            Just("7".to_owned()),
+        ];
+        (
+            proptest::option::weighted(0.9, index),
+            proptest::option::weighted(0.8, delta),
+            proptest::option::weighted(0.9, reason),
+            proptest::option::weighted(0.2, small_value()),
+            proptest::option::weighted(0.3, small_value()),
+            proptest::option::weighted(0.2, small_value()),
+            proptest::bool::weighted(0.05),
+        )
+            .prop_map(|(index, delta, reason, text, logprobs, extra, repeat)| {
+                object(
+                    vec![
+                        field("index", index),
+                        field("delta", delta),
+                        field("logprobs", logprobs),
+                        field("finish_reason", reason),
+                        field("text", text),
+                        field("extra", extra),
+                    ],
+                    repeat,
+                )
+            })
+    }
+
+    /// A chunk that may only report: head fields, choices, usage and other fields each
+    /// present or not; now and then a repeated field, Groq's field or odd values.
+    fn report_chunk() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let choices = prop_oneof![
+            9 => prop::collection::vec(choice(), 0..3).prop_map(|c| format!("[{}]", c.join(","))),
+            1 => Just("null".to_owned()),
+        ];
+        let usage = prop_oneof![
+            Just("{\"prompt_tokens\":9,\"completion_tokens\":2}".to_owned()),
+            Just("{ \"prompt_tokens\" : 9 }".to_owned()),
+            Just("null".to_owned()),
+            Just("{}".to_owned()),
+            Just("3".to_owned()),
+        ];
+        (
+            proptest::option::weighted(0.5, Just("\"chat.completion.chunk\"".to_owned())),
+            proptest::option::weighted(0.9, choices),
+            proptest::option::weighted(0.5, usage),
+            proptest::option::weighted(0.3, small_value()),
+            proptest::option::weighted(0.2, small_value()),
+            proptest::option::weighted(0.05, Just("{\"id\":\"g\"}".to_owned())),
+            proptest::bool::weighted(0.05),
+        )
+            .prop_map(
+                |(object_name, choices, usage, tier, citations, groq, repeat)| {
+                    object(
+                        vec![
+                            field("choices", choices),
+                            Some("\"id\":\"c1\"".to_owned()),
+                            field("object", object_name),
+                            field("usage", usage),
+                            field("service_tier", tier),
+                            field("citations", citations),
+                            field("x_groq", groq),
+                        ],
+                        repeat,
+                    )
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// Whatever a reporting chunk holds, the quick path gives what the full path gives.
+        #[test]
+        fn any_report_gives_what_the_full_path_gives(
+            reports in proptest::collection::vec(report_chunk(), 1..3)
+        ) {
+            let mut frames = vec![FIRST, CONTENT];
+            frames.extend(reports.iter().map(String::as_str));
+            frames.push("[DONE]");
+            proptest::prop_assert_eq!(run(&frames, false), run(&frames, true), "{:?}", reports);
+        }
+    }
+
     /// Reporting chunks of every shape the quick path takes or leaves: the output is the
     /// full path's, and the quick path takes the usual ones.
     #[test]
