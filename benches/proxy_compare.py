@@ -179,7 +179,7 @@ def hold_idle(t: "Target", streams: int, baseline: int) -> dict:
             "peak_rss": peak, "per_stream_bytes": (peak - baseline) / max(out["max_open"], 1)}
 
 
-def instructions_per_request(start, mock_port: int, work: Path, requests: int, extra: list[str] = []) -> float:
+def instructions_per_request(start, mock_port: int, work: Path, requests: int, extra: tuple[str, ...] = ()) -> float:
     """The proxy's instructions per fast-stream request, counted by callgrind."""
     port = free_port()
     for old in work.glob("callgrind.out*"):
@@ -355,7 +355,7 @@ def main() -> None:
             results["instructions"] = instructions_per_request(start, mock_ports["fast"], work, 2000 // scale)
             print(f"instructions: {results['instructions']:,.0f} per request", file=sys.stderr)
             results["instructions_without_layers"] = instructions_per_request(
-                start, mock_ports["fast"], work, 2000 // scale, ["--without-layers"])
+                start, mock_ports["fast"], work, 2000 // scale, ("--without-layers",))
             print(f"instructions without layers: {results['instructions_without_layers']:,.0f} per request",
                   file=sys.stderr)
 

@@ -61,25 +61,10 @@ impl PlainVisitor<'_> {
         self.writer.write_char('=')
     }
 
-    fn integer(&mut self, field: &Field, negative: bool, mut value: u64) {
-        self.result = self.key(field).and_then(|()| {
-            let mut digits = [0u8; 20];
-            let mut at = digits.len();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (value % 10) as u8;
-                value /= 10;
-                if value == 0 {
-                    break;
-                }
-            }
-            if negative {
-                self.writer.write_char('-')?;
-            }
-            // ASCII digits.
-            self.writer
-                .write_str(std::str::from_utf8(&digits[at..]).unwrap_or_default())
-        });
+    fn integer(&mut self, field: &Field, value: impl fmt::Display) {
+        self.result = self
+            .key(field)
+            .and_then(|()| write!(self.writer, "{value}"));
     }
 
     /// Hands a field to tracing-subscriber's own visitor (which adds the separator).
@@ -106,7 +91,7 @@ fn quotes_only(text: &str) -> bool {
 impl Visit for PlainVisitor<'_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.writes(field) {
-            self.integer(field, false, value);
+            self.integer(field, value);
         } else {
             self.default(field, |v, f| v.record_u64(f, value));
         }
@@ -114,7 +99,7 @@ impl Visit for PlainVisitor<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if self.writes(field) {
-            self.integer(field, value < 0, value.unsigned_abs());
+            self.integer(field, value);
         } else {
             self.default(field, |v, f| v.record_i64(f, value));
         }
