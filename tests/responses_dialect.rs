@@ -140,6 +140,35 @@ fn openai_error_then_failed() {
     assert_eq!(evs[2].1["error"]["code"], "insufficient_quota");
 }
 
+/// Blocks that are not events (a comment, a field no spec knows) pass through while the stream
+/// runs, but not after `error` (only its `response.failed` may follow) nor after the terminal
+/// event: found by the `dialects` fuzz target.
+#[test]
+fn nothing_but_response_failed_follows_an_error() {
+    let raw = String::from_utf8(common::fixture("openai/responses_error_failed.sse")).unwrap();
+    let failed = raw.find("event: response.failed").unwrap();
+    let raw = format!(
+        ": before\n\n{}: after the error\n\nunknown-field\n\n{}: after the end\n\nstray\n\n",
+        &raw[..failed],
+        &raw[failed..]
+    );
+    let out = run(raw.as_bytes(), &[]);
+    assert_eq!(out[0], ": before\n\n", "{out:?}");
+    let error = out
+        .iter()
+        .position(|f| f.starts_with("event: error\n"))
+        .unwrap();
+    assert!(
+        out[error + 1].starts_with("event: response.failed\n"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.len(),
+        error + 2,
+        "nothing after response.failed: {out:?}"
+    );
+}
+
 #[test]
 fn llama_cpp_stream_is_numbered_and_indexed() {
     let path = "llamacpp/responses_no_sequence_numbers.sse";

@@ -88,7 +88,11 @@ impl OpenAiResponses {
 impl Dialect for OpenAiResponses {
     fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
         let Some(event) = block.event() else {
-            out.push(block.canonical());
+            // Comments and field-only blocks pass, but nothing follows a terminal event or an
+            // `error` (its `response.failed` is an event, below).
+            if !self.terminated && !self.errored {
+                out.push(block.canonical());
+            }
             return Ok(());
         };
         if event.data() == "[DONE]" {
