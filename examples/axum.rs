@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::StatusCode;
+use http::{HeaderName, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -82,10 +82,10 @@ async fn main() {
                 // Outermost: a panic anywhere inside becomes a 500, not a dropped connection.
                 .layer(CatchPanicLayer::new())
                 .layer(ErrorEventLayer::new())
-                .layer(
-                    StreamTimeoutLayer::new()
-                        .override_header("x-request-timeout", Duration::from_secs(600)),
-                )
+                .layer(StreamTimeoutLayer::new().override_header(
+                    HeaderName::from_static("x-request-timeout"),
+                    Duration::from_secs(600),
+                ))
                 .layer(SseReframeLayer::new()),
         );
 

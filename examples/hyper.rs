@@ -12,7 +12,7 @@
 mod demo_upstream;
 
 use bytes::Bytes;
-use http::{Request, Uri};
+use http::{HeaderName, Request, Uri};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
@@ -62,10 +62,10 @@ async fn main() -> Result<(), BoxError> {
     };
     let service = ServiceBuilder::new()
         .layer(ErrorEventLayer::new())
-        .layer(
-            StreamTimeoutLayer::new()
-                .override_header("x-request-timeout", Duration::from_secs(600)),
-        )
+        .layer(StreamTimeoutLayer::new().override_header(
+            HeaderName::from_static("x-request-timeout"),
+            Duration::from_secs(600),
+        ))
         .layer(SseReframeLayer::new())
         .service_fn(forward);
 

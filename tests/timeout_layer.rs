@@ -4,7 +4,7 @@
 mod common;
 
 use common::script::{ScriptBody, Step, data, sse_upstream, wait_secs};
-use http::{Request, Response, StatusCode};
+use http::{HeaderName, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -165,8 +165,12 @@ async fn head_timeout_is_a_504_with_a_json_error() {
 
 #[tokio::test(start_paused = true)]
 async fn header_override_with_decimals_and_clamp() {
-    let layer =
-        || StreamTimeoutLayer::new().override_header("x-request-timeout", Duration::from_secs(120));
+    let layer = || {
+        StreamTimeoutLayer::new().override_header(
+            HeaderName::from_static("x-request-timeout"),
+            Duration::from_secs(120),
+        )
+    };
     let req = |v: &str| {
         Request::builder()
             .header("x-request-timeout", v)
@@ -204,8 +208,10 @@ async fn header_is_ignored_unless_opted_in() {
 #[tokio::test(start_paused = true)]
 async fn invalid_header_is_a_400() {
     for bad in ["abc", "0", "-5", "1e9", ""] {
-        let layer = StreamTimeoutLayer::new()
-            .override_header("x-request-timeout", Duration::from_secs(120));
+        let layer = StreamTimeoutLayer::new().override_header(
+            HeaderName::from_static("x-request-timeout"),
+            Duration::from_secs(120),
+        );
         let req = Request::builder()
             .header("x-request-timeout", bad)
             .body(())
@@ -229,8 +235,10 @@ async fn invalid_header_is_a_400() {
 
 #[tokio::test(start_paused = true)]
 async fn request_extension_overrides_everything() {
-    let layer =
-        StreamTimeoutLayer::new().override_header("x-request-timeout", Duration::from_secs(120));
+    let layer = StreamTimeoutLayer::new().override_header(
+        HeaderName::from_static("x-request-timeout"),
+        Duration::from_secs(120),
+    );
     let mut req = Request::builder()
         .header("x-request-timeout", "50")
         .body(())
@@ -292,4 +300,66 @@ async fn upstream_errors_pass_through() {
     )
     .await;
     assert_eq!(out[1].1, "ERR ?: reset");
+}
+
+/// A JSON upstream that pauses for longer than the idle timeout and the keep-alive interval.
+fn slow_json_upstream() -> impl tower::Service<
+    Request<()>,
+    Response = Response<common::script::ScriptBody>,
+    Error = Infallible,
+    Future = std::future::Ready<Result<Response<common::script::ScriptBody>, Infallible>>,
+> + Clone {
+    common::script::upstream(
+        "application/json",
+        vec![
+            data("{\"id\":\"chatcmpl-1\","),
+            wait_secs(45.0),
+            data("\"choices\":[]}"),
+        ],
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_json_body_under_keep_alive_arrives_byte_identical() {
+    let service = ServiceBuilder::new()
+        .layer(StreamTimeoutLayer::new().keep_alive(Duration::from_secs(10)))
+        .service(slow_json_upstream());
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    // Not an event stream: its length stays, no idle timer, no keep-alive comment.
+    assert_eq!(response.headers()["content-length"], "12345");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"{\"id\":\"chatcmpl-1\",\"choices\":[]}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_stream_under_keep_alive_loses_its_length() {
+    let service = ServiceBuilder::new()
+        .layer(StreamTimeoutLayer::new().keep_alive(Duration::from_secs(10)))
+        .service(sse_upstream(vec![ev(1)]));
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    assert!(response.headers().get("content-length").is_none());
+    let hint = http_body::Body::size_hint(response.body());
+    assert_eq!((hint.exact(), hint.upper()), (None, None));
+    // Without keep-alives nothing is added, and the length is left alone.
+    let service = ServiceBuilder::new()
+        .layer(StreamTimeoutLayer::new())
+        .service(sse_upstream(vec![ev(1)]));
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    assert_eq!(response.headers()["content-length"], "12345");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_json_body_still_meets_the_total_deadline() {
+    let service = ServiceBuilder::new()
+        .layer(StreamTimeoutLayer::new().total(Duration::from_secs(40)))
+        .service(slow_json_upstream());
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    let frames = common::script::frames(response.into_body()).await;
+    assert_eq!(
+        frames,
+        [
+            "{\"id\":\"chatcmpl-1\",".to_owned(),
+            "ERR: the stream exceeded its 40s deadline".to_owned()
+        ]
+    );
 }

@@ -80,7 +80,7 @@ where
                 .headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             ErrorEventBody::normalize(body, parts.status, *this.max_error_body, stats)
-        } else if crate::reframe::is_event_stream(&parts.headers) {
+        } else if crate::sse::is_event_stream(&parts.headers) {
             ErrorEventBody::stream(body, stats)
         } else {
             ErrorEventBody::passthrough(body, stats)

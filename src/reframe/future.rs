@@ -1,6 +1,7 @@
-use super::{ReframeBody, is_aws_event_stream, is_event_stream, is_ndjson};
+use super::ReframeBody;
 use crate::dialect::Dialect;
 use crate::dialect::Framing;
+use crate::sse::{is_aws_event_stream, is_event_stream, is_ndjson};
 use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use pin_project_lite::pin_project;

@@ -26,7 +26,10 @@
 mod decoder;
 mod encoder;
 mod event;
+mod media;
 
 pub use decoder::{DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder};
 pub use encoder::{EncodeError, encode_comment, encode_data, encode_event};
 pub use event::{Block, Event};
+pub use media::is_event_stream;
+pub(crate) use media::{is_aws_event_stream, is_ndjson};

@@ -177,6 +177,12 @@ where
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
+            // Keep-alive comments may be added: only the lower bound still holds.
+            Kind::Streaming { inner, clock, .. } if clock.keep_alive.is_some() => {
+                let mut hint = SizeHint::new();
+                hint.set_lower(inner.size_hint().lower());
+                hint
+            }
             Kind::Streaming { inner, .. } => inner.size_hint(),
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))

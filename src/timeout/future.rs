@@ -1,6 +1,8 @@
 use super::{StreamTimeouts, TimeoutBody};
 use crate::body_util::json_error_response;
+use crate::sse::is_event_stream;
 use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -86,8 +88,21 @@ where
                 started,
             } => {
                 if let Poll::Ready(result) = inner.poll(cx) {
-                    let response = result?;
-                    let (timeouts, keep_alive, started) = (*timeouts, *keep_alive, *started);
+                    let mut response = result?;
+                    let (mut timeouts, mut keep_alive, started) =
+                        (*timeouts, *keep_alive, *started);
+                    // The idle timer and keep-alives are about events: a JSON or audio body
+                    // that is slow between its chunks is left alone (only the total deadline
+                    // applies), and keep-alive comments never enter it.
+                    if is_event_stream(response.headers()) {
+                        if keep_alive.is_some() {
+                            // Keep-alive comments add bytes: the inner length no longer holds.
+                            response.headers_mut().remove(CONTENT_LENGTH);
+                        }
+                    } else {
+                        timeouts.idle = None;
+                        keep_alive = None;
+                    }
                     return Poll::Ready(Ok(response
                         .map(|body| TimeoutBody::streaming(body, timeouts, keep_alive, started))));
                 }

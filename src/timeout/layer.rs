@@ -25,6 +25,7 @@ impl Default for StreamTimeoutLayer {
 impl StreamTimeoutLayer {
     /// 30 s for the response head and between events, no total deadline, no header override,
     /// no keep-alives.
+    #[must_use]
     pub fn new() -> Self {
         StreamTimeoutLayer {
             config: TimeoutConfig {
@@ -36,6 +37,7 @@ impl StreamTimeoutLayer {
     }
 
     /// Sets the head and idle timeouts (the gap between events) to `timeout`.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeouts.head = Some(timeout);
         self.config.timeouts.idle = Some(timeout);
@@ -43,12 +45,14 @@ impl StreamTimeoutLayer {
     }
 
     /// Replaces all the timeouts.
+    #[must_use]
     pub fn timeouts(mut self, timeouts: StreamTimeouts) -> Self {
         self.config.timeouts = timeouts;
         self
     }
 
     /// Sets a total deadline for the whole stream, from the request on.
+    #[must_use]
     pub fn total(mut self, deadline: Duration) -> Self {
         self.config.timeouts.total = Some(deadline);
         self
@@ -57,16 +61,24 @@ impl StreamTimeoutLayer {
     /// Lets clients set the head and idle timeouts with this header (seconds, decimals
     /// allowed), clamped to `max`.
     ///
-    /// # Panics
+    /// ```
+    /// use std::time::Duration;
+    /// use http::HeaderName;
+    /// use tower_llm_stream::timeout::StreamTimeoutLayer;
     ///
-    /// If `name` is not a valid header name.
-    pub fn override_header(mut self, name: &str, max: Duration) -> Self {
-        let name = HeaderName::try_from(name).expect("a valid header name");
+    /// static TIMEOUT: HeaderName = HeaderName::from_static("x-request-timeout");
+    /// let layer = StreamTimeoutLayer::new().override_header(TIMEOUT.clone(), Duration::from_secs(600));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn override_header(mut self, name: HeaderName, max: Duration) -> Self {
         self.config.header = Some((name, max));
         self
     }
 
-    /// Sends a `: keep-alive` comment frame whenever nothing was sent for `interval`.
+    /// Sends a `: keep-alive` comment frame whenever nothing was sent for `interval`, on
+    /// event streams only (other bodies are left byte for byte as they are).
+    #[must_use]
     pub fn keep_alive(mut self, interval: Duration) -> Self {
         self.config.keep_alive = Some(interval);
         self

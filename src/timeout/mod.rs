@@ -14,6 +14,9 @@
 //!   [`ErrorEventLayer`](crate::error_event::ErrorEventLayer) renders as an error event
 //!   (`stream_idle_timeout`, `stream_deadline`).
 //!
+//! The idle timer and keep-alives apply to `text/event-stream` responses only; any other body
+//! (a JSON reply, audio) passes byte for byte under the head timeout and the total deadline.
+//!
 //! Only events count as activity: comment-only frames (an upstream's `: keep-alive`) do not
 //! reset the idle timer. Place the layer outside [`SseReframeLayer`](crate::reframe::SseReframeLayer)
 //! so that frames are whole events.
@@ -35,7 +38,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use http::{Request, Response, StatusCode};
+//! use http::{HeaderName, Request, Response, StatusCode};
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_llm_stream::timeout::StreamTimeoutLayer;
 //!
@@ -46,7 +49,7 @@
 //!     Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
 //! });
 //! let service = ServiceBuilder::new()
-//!     .layer(StreamTimeoutLayer::new().override_header("x-request-timeout", Duration::from_secs(300)))
+//!     .layer(StreamTimeoutLayer::new().override_header(HeaderName::from_static("x-request-timeout"), Duration::from_secs(300)))
 //!     .service(slow_upstream);
 //!
 //! let response = service.clone().oneshot(Request::new(())).await.unwrap();

@@ -22,7 +22,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = ready!(self.project().inner.poll(cx))?;
         let streaming =
-            response.status().is_success() && crate::reframe::is_event_stream(response.headers());
+            response.status().is_success() && crate::sse::is_event_stream(response.headers());
         Poll::Ready(Ok(response.map(|body| UsageBody::new(body, streaming))))
     }
 }

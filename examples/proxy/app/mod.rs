@@ -23,8 +23,9 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::{AnyDialect, Endpoint};
 use tower_llm_stream::error_event::{ErrorEvent, ErrorEventLayer, StreamLabels};
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
-use tower_llm_stream::reframe::{SseReframe, SseReframeLayer, is_event_stream};
+use tower_llm_stream::reframe::{SseReframe, SseReframeLayer};
 use tower_llm_stream::sse::Decoder;
+use tower_llm_stream::sse::is_event_stream;
 use tower_llm_stream::timeout::{StreamTimeout, StreamTimeoutLayer};
 use tower_llm_stream::usage::{UsageLastChunk, UsageLastChunkLayer};
 use upstream::{TIMEOUT_HEADER, Upstream, UpstreamRequestBody};
@@ -105,7 +106,7 @@ impl Proxy {
             .layer(
                 StreamTimeoutLayer::new()
                     .timeout(config.timeout)
-                    .override_header(TIMEOUT_HEADER, config.max_timeout),
+                    .override_header(TIMEOUT_HEADER.clone(), config.max_timeout),
             )
             .layer(SseReframeLayer::new().dialect(AnyDialect::default()))
             .service(upstream);
@@ -474,8 +475,8 @@ fn full_request_body(body: Bytes) -> UpstreamRequestBody {
 }
 
 fn copy_timeout_header(from: &http::HeaderMap, to: &mut http::HeaderMap) {
-    if let Some(value) = from.get(TIMEOUT_HEADER) {
-        to.insert(TIMEOUT_HEADER, value.clone());
+    if let Some(value) = from.get(&TIMEOUT_HEADER) {
+        to.insert(TIMEOUT_HEADER.clone(), value.clone());
     }
 }
 

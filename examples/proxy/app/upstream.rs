@@ -43,7 +43,7 @@ pub type UpstreamRequestBody = UnsyncBoxBody<Bytes, BoxError>;
 pub type UpstreamBody = Either<PooledBody, DemoBody>;
 
 /// The header clients set the timeout with; read by the timeout layer, never sent upstream.
-pub const TIMEOUT_HEADER: &str = "x-request-timeout";
+pub static TIMEOUT_HEADER: http::HeaderName = http::HeaderName::from_static("x-request-timeout");
 
 type Io = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 /// Boxed: a connection moves between the pool, the request and the body that drives it, and
@@ -253,7 +253,7 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
     }
 
     fn call(&mut self, mut request: Request<UpstreamRequestBody>) -> Self::Future {
-        request.headers_mut().remove(TIMEOUT_HEADER);
+        request.headers_mut().remove(&TIMEOUT_HEADER);
         if request.uri().host() == Some(demo::HOST) {
             return Box::pin(async move { Ok(demo::respond(request).await.map(Either::Right)) });
         }
