@@ -4,7 +4,7 @@ in front of the same mock, in one run on this machine. Stdlib only.
 
     python3 benches/proxy_compare.py [--runs 3] [--quick] [--no-litellm] [--json OUT]
 
-Builds the release examples (proxy, mock_upstream, loadgen), starts three mock upstreams
+Builds the release proxy (llm-proxy) and the bench tools (mock_upstream, loadgen, tcp_relay, proxy_floor), starts three mock upstreams
 (fast: 20 events back to back; paced: 20 events 50 ms apart; idle: the first event, then
 silence), the proxy in front of them (`--provider fast=… paced=… idle=…`, its default INFO
 log to a file) and, when `setup.sh litellm` has installed it, LiteLLM in front of the same
@@ -26,10 +26,10 @@ mocks, then measures (medians of --runs runs):
               proxy process, with HTTP/1.1 and with HTTP/2 (--upstream-http2) to the upstream
               (LiteLLM: 1,000 streams, see --litellm-idle)
 
-Two floors are measured beside the proxy. A bare TCP relay (examples/tcp_relay: bytes copied
+Two floors are measured beside the proxy. A bare TCP relay (the bench tools' tcp_relay: bytes copied
 both ways, nothing parsed; throughput and latency): what a second process in the path costs
-on this machine before any HTTP work. The proxy with --without-layers (every scenario): the
-same binary, routing, request rewriting and pooled hyper client and server, the response
+on this machine before any HTTP work. The proxy without layers (proxy_floor, "--without-layers" here; every scenario): the
+same code, routing, request rewriting and pooled hyper client and server, the response
 relayed untouched: what the HTTP work costs before the layers.
 
 The load generator, the mocks and the proxy share the machine's cores: every figure includes
@@ -53,7 +53,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "examples"
+BIN = ROOT / "target" / "release"
+
+
+def proxy_command(extra) -> list[str]:
+    """The proxy binary and its flags; "--without-layers" picks the floor (bench tools' proxy_floor)."""
+    extra = list(extra)
+    if "--without-layers" in extra:
+        extra.remove("--without-layers")
+        return [str(BIN / "proxy_floor"), *extra]
+    return [str(BIN / "llm-proxy"), *extra]
 OH = Path(os.environ.get("ORACLES_HOME", Path.home() / ".cache" / "sse-oracles"))
 LITELLM = OH / "venv-litellm" / "bin" / "litellm"
 LITELLM_KEY = "sk-bench-1234567890abcdef"
@@ -185,8 +194,8 @@ def instructions_per_request(start, mock_port: int, work: Path, requests: int, e
     for old in work.glob("callgrind.out*"):
         old.unlink()
     out = work / "callgrind.out"
-    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(BIN / "proxy"),
-               "--listen", f"127.0.0.1:{port}", "--threads", "1", "--timeout", "900", *extra,
+    p = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *proxy_command(extra),
+               "--listen", f"127.0.0.1:{port}", "--threads", "1", "--timeout", "900",
                "--provider", f"fast=http://127.0.0.1:{mock_port}"], "proxy-callgrind.log",
               {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})
     try:
@@ -223,8 +232,8 @@ def main() -> None:
     want = min(hard, 200_000) if hard != resource.RLIM_INFINITY else 200_000
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
 
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "proxy", "--example", "mock_upstream",
-                    "--example", "loadgen", "--example", "tcp_relay"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "llm-proxy", "-p", "llm-bench-tools", "--bins"],
+                   cwd=ROOT, check=True)
     work = Path(tempfile.mkdtemp(prefix="proxy-compare-"))
     procs: list[subprocess.Popen] = []
 
@@ -250,7 +259,7 @@ def main() -> None:
 
         def start_proxy(extra: list[str], log: str) -> tuple[subprocess.Popen, int]:
             port = free_port()
-            args = [str(BIN / "proxy"), "--listen", f"127.0.0.1:{port}", "--timeout", "900", *extra]
+            args = [*proxy_command(extra), "--listen", f"127.0.0.1:{port}", "--timeout", "900"]
             for name, mport in mock_ports.items():
                 args += ["--provider", f"{name}=http://127.0.0.1:{mport}"]
             p = start(args, log, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")})

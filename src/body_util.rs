@@ -15,6 +15,7 @@ pub(crate) fn raw_string(raw: &serde_json::value::RawValue) -> Option<std::borro
     serde_json::from_str(raw.get()).ok()
 }
 
+#[cfg(feature = "provider")]
 /// Visits a JSON object's entries in order, each key borrowed and its value as raw JSON,
 /// without building a map. `visit` returns `false` to stop. `Some(true)`: the whole object
 /// was visited; `Some(false)`: `visit` stopped; `None`: not one JSON object (or a key with
@@ -44,8 +45,10 @@ pub(crate) fn for_each_element<'a>(
     Some(complete)
 }
 
+#[cfg(feature = "provider")]
 struct Entries<F>(F);
 
+#[cfg(feature = "provider")]
 impl<'de, F> serde::de::Visitor<'de> for Entries<F>
 where
     F: FnMut(&'de str, &'de serde_json::value::RawValue) -> bool,

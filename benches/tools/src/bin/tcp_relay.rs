@@ -4,11 +4,10 @@
 //! come (`tokio::io::copy_bidirectional`), nothing is parsed.
 //!
 //! ```sh
-//! cargo run --release --example tcp_relay -- --listen 127.0.0.1:9400 --upstream 127.0.0.1:9101
+//! cargo run --release -p llm-bench-tools --bin tcp_relay -- --listen 127.0.0.1:9400 --upstream 127.0.0.1:9101
 //! ```
 
-#[path = "proxy/listen.rs"]
-mod listen;
+use llm_proxy::listen;
 
 use std::net::SocketAddr;
 

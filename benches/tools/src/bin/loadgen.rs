@@ -3,12 +3,11 @@
 //! to end latency percentiles, errors.
 //!
 //! ```sh
-//! cargo run --release --example loadgen -- --url http://127.0.0.1:8080/v1/chat/completions \
+//! cargo run --release -p llm-bench-tools --bin loadgen -- --url http://127.0.0.1:8080/v1/chat/completions \
 //!     --model mock/m --concurrency 1000 --requests 20000 --expect-content 20
 //! ```
 
-mod load;
-mod report;
+use llm_bench_tools::load;
 
 use std::time::Duration;
 

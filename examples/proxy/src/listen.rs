@@ -1,4 +1,4 @@
-//! The listening socket every worker thread binds (the proxy's, and `examples/tcp_relay`'s).
+//! The listening socket every worker thread binds (the proxy's, and the benchmark tools' TCP relay).
 
 /// A listening socket on `addr` that other threads may bind too (`SO_REUSEPORT`: the kernel
 /// spreads connections over them).

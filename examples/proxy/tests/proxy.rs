@@ -1,11 +1,9 @@
-//! End to end: the example proxy (compiled in from `examples/proxy/app`) on a real loopback
+//! End to end: the example proxy on a real loopback
 //! socket, in front of upstream servers on 127.0.0.1 that replay the captured provider streams
 //! in uneven chunks, stall, reset, or fail, and record what they were sent.
 
-#[path = "../examples/proxy/app/mod.rs"]
-#[allow(dead_code)]
-mod app;
-mod common;
+use llm_proxy as app;
+use tower_llm_stream_test_support as common;
 
 use bytes::Bytes;
 use common::dialects::{assert_standard, chat_chunks, client_view, run_stack_as};

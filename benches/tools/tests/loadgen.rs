@@ -1,21 +1,8 @@
-//! The load generator and the mock upstream of the performance runner (`examples/loadgen`,
-//! `examples/mock_upstream`, compiled in here), against each other and through the example
-//! proxy: they work, and no stream loses an event. No timing is asserted.
+//! The load generator and the mock upstream of the performance runner, against each other
+//! and through the example proxy: they work, and no stream loses an event. No timing is asserted.
 
-#[path = "../examples/proxy/app/mod.rs"]
-#[allow(dead_code)]
-mod app;
-#[path = "../examples/loadgen/load.rs"]
-mod load;
-#[path = "../examples/proxy/log_writer.rs"]
-#[allow(dead_code)]
-mod log_writer;
-#[path = "../examples/mock_upstream/mock.rs"]
-mod mock;
-#[path = "../examples/loadgen/report.rs"]
-#[allow(dead_code)]
-mod report;
-
+use llm_bench_tools::{load, mock, report};
+use llm_proxy as app;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;

@@ -1,10 +1,10 @@
 //! A mock OpenAI chat upstream for load tests (see `mock.rs`).
 //!
 //! ```sh
-//! cargo run --release --example mock_upstream -- --listen 127.0.0.1:18100 --events 20 --interval-ms 0
+//! cargo run --release -p llm-bench-tools --bin mock_upstream -- --listen 127.0.0.1:18100 --events 20 --interval-ms 0
 //! ```
 
-mod mock;
+use llm_bench_tools::mock;
 
 use std::time::Duration;
 

@@ -1,31 +1,25 @@
-//! The example reverse proxy: OpenAI-compatible endpoints in front of many providers, every
-//! stream standardized by the crate's layers.
-//!
-//! ```sh
-//! cargo run --release --example proxy            # http://127.0.0.1:8080, the demo provider
-//! curl -N http://127.0.0.1:8080/v1/chat/completions -H 'content-type: application/json' \
-//!   -d '{"model":"demo/echo","stream":true,"messages":[{"role":"user","content":"Hi"}]}'
-//! ANTHROPIC_API_KEY=sk-ant-… cargo run --release --example proxy -- --provider vllm=http://127.0.0.1:8000
-//! ```
-//!
-//! Providers come from the environment (`P_API_KEY` / `P_BASE_URL` / `P_MODELS` for P in
-//! OPENAI, ANTHROPIC, GEMINI, COHERE, MISTRAL, GROQ, DEEPSEEK, OPENROUTER, OLLAMA) and from
-//! `--provider NAME=BASE_URL` for any OpenAI-compatible server (its key, if it needs one, in
-//! `NAME_API_KEY`, its models in `NAME_MODELS`). Models are named `provider/model`.
+//! The proxy's command line and its process: worker threads, each a single-threaded runtime
+//! with its own listening socket, and the shutdown signal.
 
-mod app;
-mod listen;
-mod log_format;
-mod log_writer;
-
-use app::{Config, Proxy};
+use crate::{Config, Proxy, listen, routable};
 use std::time::Duration;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
-const USAGE: &str = "\
-usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
-             [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
-             [--without-layers]
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen (`--listen`, `127.0.0.1:8080`).
+    pub listen: String,
+    /// Worker threads (`--threads`, the CPU count).
+    pub threads: usize,
+    /// The proxy's configuration.
+    pub config: Config,
+}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
+                 [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30)
@@ -39,9 +33,6 @@ usage: proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider N
   --upstream-http2          HTTP/2 to upstreams: by ALPN over TLS, with prior knowledge (h2c)
                             over plain HTTP; up to 100 streams share a connection (far less
                             memory per open stream, a wakeup per chunk more)
-  --without-layers          benchmark floor, not for production: the same routing, request
-                            rewriting and upstream pool, the response relayed as the upstream
-                            sent it (no reframing, usage, timeout, error events, stream log)
 
 Environment: P_API_KEY, P_BASE_URL, P_MODELS for P in OPENAI ANTHROPIC GEMINI COHERE MISTRAL
 GROQ DEEPSEEK OPENROUTER OLLAMA; PROXY_API_KEY makes clients authenticate; RUST_LOG.
@@ -64,7 +55,10 @@ fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
         .map_err(|_| format!("{flag} {value:?}: give a number of bytes"))
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, usize, Config), String> {
+/// Reads the command line (without the program name): the address to listen on, the worker
+/// thread count and the proxy's configuration, or what is wrong with it. `--help` prints
+/// [`USAGE`] and exits.
+pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut args = args.peekable();
     let mut listen = "127.0.0.1:8080".to_owned();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -111,7 +105,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, usize, Conf
                 config.providers.insert(provider);
             }
             "--upstream-http2" => config.upstream_http2 = true,
-            "--without-layers" => config.without_layers = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -119,10 +112,15 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, usize, Conf
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    Ok((listen, threads, config))
+    Ok(Options {
+        listen,
+        threads,
+        config,
+    })
 }
 
-async fn ctrl_c_or_term() {
+/// Resolves when the process gets Ctrl-C or SIGTERM.
+pub async fn ctrl_c_or_term() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -143,54 +141,40 @@ async fn ctrl_c_or_term() {
     }
 }
 
-fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(log_writer::BatchedStderr)
-        .fmt_fields(log_format::PlainFields)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,hyper_util=warn".into()),
-        )
-        .init();
-    log_writer::flush_on_panic();
-    let (listen, threads, config) = match parse_args(std::env::args().skip(1)) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("proxy: {e}");
-            std::process::exit(2);
-        }
-    };
-    let addr: std::net::SocketAddr = match std::net::ToSocketAddrs::to_socket_addrs(&listen)
+/// Runs the proxy as [`Options`] say until `shutdown` resolves, then lets open requests
+/// finish (10 s grace). Returns the error to print when it cannot listen.
+///
+/// One single-threaded runtime per thread, each with its own listening socket
+/// (`SO_REUSEPORT`), proxy and upstream connection pool: a stream's server connection, its
+/// layers and its upstream connection all run on one thread, with no cross-thread wakeups.
+pub fn run(
+    options: Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let Options {
+        listen,
+        threads,
+        config,
+    } = options;
+    let mut addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&listen)
         .ok()
         .and_then(|mut a| a.next())
-    {
-        Some(addr) => addr,
-        None => {
-            eprintln!("proxy: {listen:?} is not an address to listen on");
-            std::process::exit(2);
-        }
-    };
-    // One single-threaded runtime per thread, each with its own listening socket, proxy and
-    // upstream connection pool: a stream's server connection, its layers and its upstream
-    // connection all run on one thread, with no cross-thread wakeups.
+        .ok_or_else(|| {
+            format!("{listen:?} is not an address to listen on: pass --listen HOST:PORT")
+        })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let mut workers = Vec::with_capacity(threads);
-    let mut addr = addr;
     for i in 0..threads {
         let (config, bound_tx, mut stop_rx) = (config.clone(), bound_tx.clone(), stop_rx.clone());
         let worker = std::thread::Builder::new()
             .name(format!("proxy-{i}"))
             .spawn(move || {
-                // This thread's log lines leave in batches (see `log_writer`).
-                let _batch = log_writer::batch_this_thread();
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .expect("a runtime");
                 runtime.block_on(async move {
-                    tokio::spawn(log_writer::flush_when_lines_wait());
                     let listener = match listen::bind_shared(addr) {
                         Ok(listener) => listener,
                         Err(e) => {
@@ -202,22 +186,19 @@ fn main() {
                     let stop = async move {
                         let _ = stop_rx.wait_for(|stop| *stop).await;
                     };
-                    app::serve(listener, Proxy::new(config), stop, Duration::from_secs(10)).await;
+                    crate::serve(listener, Proxy::new(config), stop, Duration::from_secs(10)).await;
                 });
             })
-            .expect("a thread");
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
         workers.push(worker);
         match bound_rx.recv() {
             // Port 0 picks a port: the other threads share the one picked.
             Ok(Ok(bound)) => addr = bound,
-            Ok(Err(e)) => {
-                eprintln!("proxy: cannot listen on {listen}: {e}");
-                std::process::exit(1);
-            }
-            Err(_) => std::process::exit(1),
+            Ok(Err(e)) => return Err(format!("cannot listen on {listen}: {e}")),
+            Err(_) => return Err("a worker thread died while starting".to_owned()),
         }
     }
-    for provider in app::routable(&config.providers).iter() {
+    for provider in routable(&config.providers).iter() {
         tracing::info!(
             provider = provider.name(),
             base_url = provider.base_url(),
@@ -235,9 +216,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime")
-        .block_on(ctrl_c_or_term());
+        .block_on(shutdown);
     let _ = stop_tx.send(true);
     for worker in workers {
         let _ = worker.join();
     }
+    Ok(())
 }

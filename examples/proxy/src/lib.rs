@@ -1,8 +1,12 @@
-//! The proxy itself: routing, request preparation and the layer stack around the upstream
-//! call. `main.rs` only reads the command line and runs [`serve`].
+//! The example reverse proxy of tower-llm-stream, as a library: routing, request
+//! preparation and the layer stack around the upstream call ([`Proxy`]), the server loop
+//! ([`serve`]), the command line and the process ([`cli`]). The `llm-proxy` binary only sets up
+//! logging and calls [`cli::run`]; tests and the benchmark tools use the same code.
 
+pub mod cli;
 pub mod coalesce;
 pub mod demo;
+pub mod listen;
 pub mod multipart;
 pub mod upstream;
 pub mod util;

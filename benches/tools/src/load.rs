@@ -2,7 +2,7 @@
 //! sending streaming requests until `requests` have been sent, reading every stream to its
 //! end. No spawned task per request, no buffering of bodies: each chunk is scanned and dropped.
 
-use super::report::{Percentiles, Report, StreamCheck};
+use crate::report::{Percentiles, Report, StreamCheck};
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
