@@ -11,9 +11,10 @@ mod support;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use tower_llm_stream::dialect::{
-    AnthropicMessages, Dialect, Frames, Gemini, OpenAiCompatible, Passthrough,
+    AnthropicMessages, Dialect, Gemini, OpenAiCompatible, Passthrough,
 };
 use tower_llm_stream::sse::Decoder;
+use tower_llm_stream::standard::Frames;
 use tower_llm_stream::usage::ChatNormalizer;
 
 /// Decoder → dialect (→ usage normalizer): what the reframer and usage bodies do per frame.

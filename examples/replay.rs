@@ -89,8 +89,11 @@ fn uneven(raw: Bytes) -> Vec<Result<Frame<Bytes>, Infallible>> {
 }
 
 fn error(status: StatusCode, message: &str) -> Response<ReplayBody> {
-    let body =
-        tower_llm_stream::error::error_json("invalid_request_error", "replay_not_found", message);
+    let body = tower_llm_stream::standard::error_json(
+        "invalid_request_error",
+        "replay_not_found",
+        message,
+    );
     Response::builder()
         .status(status)
         .header("content-type", "application/json")

@@ -1,7 +1,7 @@
 //! Small helpers shared by the layers' bodies.
 
 use crate::error::BoxError;
-use crate::error::error_json;
+use crate::standard::error_json;
 use bytes::{Buf, Bytes};
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
@@ -125,7 +125,7 @@ pub(crate) fn to_bytes<T: Buf>(mut data: T) -> Bytes {
     data.copy_to_bytes(data.remaining())
 }
 
-/// An HTTP error response with the canonical JSON error body.
+/// An HTTP error response with the standard JSON error body.
 pub(crate) fn json_error_response(
     status: StatusCode,
     error_type: &str,
@@ -141,16 +141,6 @@ pub(crate) fn json_error_response(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(CONTENT_LENGTH, length);
     response
-}
-
-/// Whether a frame is only comment lines (a keep-alive), which is no upstream activity.
-pub(crate) fn is_comment_only(frame: &[u8]) -> bool {
-    if frame.first() != Some(&b':') {
-        return false;
-    }
-    frame
-        .split(|&b| b == b'\n')
-        .all(|line| line.is_empty() || line[0] == b':')
 }
 
 /// Polls `inner` and hands its frame on with the data as `Bytes` and the error boxed: the

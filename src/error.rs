@@ -15,9 +15,8 @@
 //! | an error event sent by the provider | as the provider says | as the provider says |
 //!
 //! Before the response head the same shape is the body of an HTTP error response
-//! ([`error_json`]): `{"error":{"type":…,"code":…,"message":…}}`.
+//! ([`error_json`](crate::standard::error_json)): `{"error":{"type":…,"code":…,"message":…}}`.
 
-use bytes::Bytes;
 use std::fmt;
 use std::time::Duration;
 
@@ -198,32 +197,4 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = inner.source();
     }
     text
-}
-
-/// The canonical error object: `{"error":{"type":…,"code":…,"message":…}}`.
-///
-/// ```
-/// use tower_llm_stream::error::error_json;
-///
-/// let body = error_json("timeout_error", "upstream_timeout", "no response head within 30s");
-/// assert_eq!(
-///     &body[..],
-///     br#"{"error":{"type":"timeout_error","code":"upstream_timeout","message":"no response head within 30s"}}"#
-/// );
-/// ```
-pub fn error_json(error_type: &str, code: &str, message: &str) -> Bytes {
-    let mut out = String::with_capacity(48 + error_type.len() + code.len() + message.len());
-    out.push_str("{\"error\":{\"type\":");
-    out.push_str(&json_string(error_type));
-    out.push_str(",\"code\":");
-    out.push_str(&json_string(code));
-    out.push_str(",\"message\":");
-    out.push_str(&json_string(message));
-    out.push_str("}}");
-    Bytes::from(out)
-}
-
-/// A JSON string literal.
-pub(crate) fn json_string(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
 }

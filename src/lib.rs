@@ -11,18 +11,17 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body_util;
-pub mod canonical;
 pub mod dialect;
 pub mod error;
 pub mod error_event;
 pub mod eventstream;
 pub mod ndjson;
-mod probe;
 #[cfg(feature = "provider")]
 #[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
 pub mod provider;
 pub mod reframe;
 pub mod sse;
+pub mod standard;
 pub mod timeout;
 pub mod usage;
 

@@ -35,7 +35,9 @@ fn speech_stream_passes_with_usage_in_its_done_event() {
     assert_eq!(out.last().unwrap(), "data: [DONE]\n\n");
     assert!(out.iter().all(|f| !f.contains('\r')));
     for event in &client {
-        common::dialects::assert_typed::<tower_llm_stream::canonical::SpeechEvent>("speech", event);
+        common::dialects::assert_typed::<tower_llm_stream::standard::events::SpeechEvent>(
+            "speech", event,
+        );
     }
     let done = &client[client.len() - 1];
     assert_eq!(done["type"], "speech.audio.done");
@@ -66,7 +68,7 @@ fn transcription_deltas_carry_delta_and_text() {
             }
         }
         for event in &client {
-            common::dialects::assert_typed::<tower_llm_stream::canonical::TranscriptionEvent>(
+            common::dialects::assert_typed::<tower_llm_stream::standard::events::TranscriptionEvent>(
                 path, event,
             );
         }

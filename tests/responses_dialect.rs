@@ -37,7 +37,9 @@ fn assert_standard(path: &str, out: &[String]) -> Vec<(Option<String>, Value)> {
     let mut items = std::collections::HashSet::new();
     let mut parts = std::collections::HashSet::new();
     for (n, (event, data)) in evs.iter().enumerate() {
-        common::dialects::assert_typed::<tower_llm_stream::canonical::ResponsesEvent>(path, data);
+        common::dialects::assert_typed::<tower_llm_stream::standard::events::ResponsesEvent>(
+            path, data,
+        );
         let kind = data["type"].as_str().unwrap();
         assert_eq!(event.as_deref(), Some(kind), "{path}: event line = type");
         assert_eq!(data["sequence_number"], n as u64, "{path}: gapless from 0");

@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use tower_llm_stream::standard::Frames;
 use tower_llm_stream::dialect::{
-    AnthropicMessages, Bedrock, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible, OpenAiResponses, Passthrough,
+    AnthropicMessages, Bedrock, Cohere, Dialect, Gemini, Ollama, OpenAiCompatible, OpenAiResponses, Passthrough,
 };
 use tower_llm_stream::eventstream::EventStreamDecoder;
 use tower_llm_stream::ndjson::NdjsonDecoder;

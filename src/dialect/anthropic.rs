@@ -1,9 +1,11 @@
 //! Anthropic Messages streaming → canonical chat completion chunks.
 
-use super::chat_writer::{ChatChunkWriter, error_frame, json_str, unix_now};
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
+use crate::standard::write::unix_now;
+use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -28,7 +30,8 @@ use std::borrow::Cow;
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tower_llm_stream::dialect::{AnthropicMessages, Dialect, Frames};
+/// use tower_llm_stream::dialect::{AnthropicMessages, Dialect};
+/// use tower_llm_stream::standard::Frames;
 /// use tower_llm_stream::sse::Decoder;
 ///
 /// let upstream = concat!(
@@ -235,8 +238,8 @@ impl Dialect for AnthropicMessages {
                         self.tool_calls += 1;
                         let delta = format!(
                             "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":\"\"}}}}]}}",
-                            json_str(block.id.as_deref().unwrap_or_default()),
-                            json_str(block.name.as_deref().unwrap_or_default()),
+                            json_string(block.id.as_deref().unwrap_or_default()),
+                            json_string(block.name.as_deref().unwrap_or_default()),
                         );
                         let frame = self.writer().delta(&delta);
                         out.push(frame);
@@ -279,7 +282,7 @@ impl Dialect for AnthropicMessages {
                         .map(|p| {
                             let delta = format!(
                                 "{{\"tool_calls\":[{{\"index\":{n},\"function\":{{\"arguments\":{}}}}}]}}",
-                                json_str(p)
+                                json_string(p)
                             );
                             self.writer().delta(&delta)
                         }),

@@ -1,9 +1,10 @@
 //! Bedrock ConverseStream (AWS event-stream) → canonical chat completion chunks.
 
-use super::chat_writer::{ChatChunkWriter, error_frame, json_str, unix_now};
 use super::{Dialect, Frames, Framing};
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::write::unix_now;
+use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde_json::{Value, json};
 
 /// Translates Bedrock's ConverseStream (`/model/{id}/converse-stream`, binary
@@ -119,8 +120,8 @@ impl Dialect for Bedrock {
                     self.tool_of_block[index] = Some(n);
                     let delta = format!(
                         "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":\"\"}}}}]}}",
-                        json_str(tool["toolUseId"].as_str().unwrap_or_default()),
-                        json_str(tool["name"].as_str().unwrap_or_default()),
+                        json_string(tool["toolUseId"].as_str().unwrap_or_default()),
+                        json_string(tool["name"].as_str().unwrap_or_default()),
                     );
                     let frame = self.writer().delta(&delta);
                     out.push(frame);
@@ -138,7 +139,7 @@ impl Dialect for Bedrock {
                         Some(n) if !input.is_empty() => {
                             let delta = format!(
                                 "{{\"tool_calls\":[{{\"index\":{n},\"function\":{{\"arguments\":{}}}}}]}}",
-                                json_str(input)
+                                json_string(input)
                             );
                             Some(self.writer().delta(&delta))
                         }

@@ -1,9 +1,11 @@
 //! Cohere v2 chat streaming → canonical chat completion chunks.
 
-use super::chat_writer::{ChatChunkWriter, error_frame, json_str, unix_now};
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
+use crate::standard::write::unix_now;
+use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -113,9 +115,9 @@ impl Dialect for Cohere {
                 self.tool_calls += 1;
                 let delta = format!(
                     "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":{}}}}}]}}",
-                    json_str(call["id"].as_str().unwrap_or_default()),
-                    json_str(str_at(call, &["function", "name"]).unwrap_or_default()),
-                    json_str(str_at(call, &["function", "arguments"]).unwrap_or_default()),
+                    json_string(call["id"].as_str().unwrap_or_default()),
+                    json_string(str_at(call, &["function", "name"]).unwrap_or_default()),
+                    json_string(str_at(call, &["function", "arguments"]).unwrap_or_default()),
                 );
                 let frame = self.writer(None).delta(&delta);
                 out.push(frame);
@@ -127,7 +129,7 @@ impl Dialect for Cohere {
                 {
                     let delta = format!(
                         "{{\"tool_calls\":[{{\"index\":{n},\"function\":{{\"arguments\":{}}}}}]}}",
-                        json_str(args)
+                        json_string(args)
                     );
                     let frame = self.writer(None).delta(&delta);
                     out.push(frame);

@@ -1,9 +1,11 @@
 //! Gemini `streamGenerateContent?alt=sse` → canonical chat completion chunks.
 
-use super::chat_writer::{ChatChunkWriter, error_frame, json_str, unix_now};
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
+use crate::standard::write::unix_now;
+use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -194,9 +196,9 @@ impl Dialect for Gemini {
                         .map_or_else(|| "{}".to_owned(), Value::to_string);
                     let delta = format!(
                         "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":{}}}}}]}}",
-                        json_str(&id),
-                        json_str(&call.name),
-                        json_str(&args)
+                        json_string(&id),
+                        json_string(&call.name),
+                        json_string(&args)
                     );
                     out.push(writer.delta_at(index, &delta));
                 } else if let Some(text) = part.text.as_deref().filter(|t| !t.is_empty()) {
@@ -206,7 +208,7 @@ impl Dialect for Gemini {
                         "content"
                     };
                     out.push(
-                        writer.delta_at(index, &format!("{{\"{field}\":{}}}", json_str(text))),
+                        writer.delta_at(index, &format!("{{\"{field}\":{}}}", json_string(text))),
                     );
                 }
             }

@@ -7,7 +7,6 @@
 mod anthropic;
 mod any;
 mod bedrock;
-mod chat_writer;
 mod cohere;
 mod gemini;
 mod ollama;
@@ -18,7 +17,6 @@ mod responses;
 pub use anthropic::AnthropicMessages;
 pub use any::{AnyDialect, Endpoint};
 pub use bedrock::Bedrock;
-pub use chat_writer::ChatChunkWriter;
 pub use cohere::Cohere;
 pub use gemini::Gemini;
 pub use ollama::Ollama;
@@ -28,8 +26,7 @@ pub use responses::OpenAiResponses;
 
 use crate::error::StreamError;
 use crate::sse::Block;
-use bytes::Bytes;
-use std::collections::VecDeque;
+use crate::standard::Frames;
 
 /// Translates one upstream dialect into the canonical stream.
 ///
@@ -39,7 +36,8 @@ use std::collections::VecDeque;
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tower_llm_stream::dialect::{Dialect, Frames};
+/// use tower_llm_stream::dialect::Dialect;
+/// use tower_llm_stream::standard::Frames;
 /// use tower_llm_stream::sse::Block;
 /// use tower_llm_stream::StreamError;
 ///
@@ -120,39 +118,5 @@ pub(crate) fn translate_if_whole_json<D: Dialect + ?Sized>(
         dialect.on_block(block, out)
     } else {
         Err(cut_mid_event())
-    }
-}
-
-/// The frames a [`Dialect`] produces, in order. The queue is reused across events, so pushing
-/// allocates nothing once it has grown to the largest expansion of one event.
-#[derive(Debug, Default)]
-pub struct Frames {
-    queue: VecDeque<Bytes>,
-}
-
-impl Frames {
-    /// An empty queue.
-    pub fn new() -> Self {
-        Frames::default()
-    }
-
-    /// Appends one frame (one whole canonical block).
-    pub fn push(&mut self, frame: Bytes) {
-        self.queue.push_back(frame);
-    }
-
-    /// Takes the oldest frame.
-    pub fn pop(&mut self) -> Option<Bytes> {
-        self.queue.pop_front()
-    }
-
-    /// How many frames wait.
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// Whether no frame waits.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 }

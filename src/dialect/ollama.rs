@@ -1,9 +1,11 @@
 //! Ollama's native NDJSON streams (`/api/chat`, `/api/generate`) → canonical chat chunks.
 
-use super::chat_writer::{ChatChunkWriter, error_frame, json_str, unix_now};
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
+use crate::standard::write::unix_now;
+use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -122,9 +124,9 @@ impl Dialect for Ollama {
                 .map_or_else(|| format!("call_{n}"), str::to_owned);
             let delta = format!(
                 "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":{}}}}}]}}",
-                json_str(&id),
-                json_str(function["name"].as_str().unwrap_or_default()),
-                json_str(&arguments)
+                json_string(&id),
+                json_string(function["name"].as_str().unwrap_or_default()),
+                json_string(&arguments)
             );
             out.push(writer.delta(&delta));
         }

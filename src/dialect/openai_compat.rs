@@ -1,12 +1,13 @@
 //! OpenAI-compatible upstreams with their quirks → canonical chat completion chunks.
 
-use super::chat_writer::error_frame;
-use super::passthrough::is_terminator;
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
-use crate::probe::Needles;
 use crate::sse::Block;
-use crate::usage::encode_chunk;
+use crate::standard::Frames;
+use crate::standard::data_frame;
+use crate::standard::error_frame;
+use crate::standard::frame::is_terminator;
+use crate::standard::probe::Needles;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -210,12 +211,12 @@ impl Dialect for OpenAiCompatible {
                     .cloned()
                     .unwrap_or_else(|| Value::from(""));
                 chunk.insert("text".into(), delta);
-                out.push(encode_chunk(&Value::Object(chunk)));
+                out.push(data_frame(&Value::Object(chunk)));
                 return Ok(());
             }
         }
         if self.fix_choices(&mut chunk) {
-            out.push(encode_chunk(&Value::Object(chunk)));
+            out.push(data_frame(&Value::Object(chunk)));
         } else {
             out.push(block.normalized());
         }

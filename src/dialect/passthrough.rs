@@ -1,6 +1,8 @@
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
+use crate::standard::frame::is_terminator;
 
 /// Forwards each block as one canonical frame, untouched but for line endings and UTF-8
 /// repair: for upstreams that already speak the OpenAI-compatible dialect, or any SSE stream.
@@ -17,7 +19,8 @@ use crate::sse::Block;
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tower_llm_stream::dialect::{Dialect, Frames, Passthrough};
+/// use tower_llm_stream::dialect::{Dialect, Passthrough};
+/// use tower_llm_stream::standard::Frames;
 /// use tower_llm_stream::sse::Decoder;
 ///
 /// let mut dialect = Passthrough::new();
@@ -62,29 +65,6 @@ impl Passthrough {
             ended_by_error: false,
         }
     }
-}
-
-/// Whether this block ends an OpenAI-style stream.
-pub(crate) fn is_terminator(block: &Block) -> bool {
-    let Some(event) = block.event() else {
-        return false;
-    };
-    let data = event.data_bytes();
-    if &data[..] == b"[DONE]" || data.starts_with(b"{\"error\"") {
-        return true;
-    }
-    let kind = match event.event_type() {
-        Some(kind) if !kind.is_empty() => kind.as_bytes(),
-        // Untyped Responses events (some servers omit `event:`): the type leads the data.
-        _ => match data.strip_prefix(b"{\"type\":\"") {
-            Some(rest) => &rest[..memchr::memchr(b'"', rest).unwrap_or(0)],
-            None => return false,
-        },
-    };
-    matches!(
-        kind,
-        b"response.completed" | b"response.incomplete" | b"response.failed" | b"error"
-    )
 }
 
 impl Dialect for Passthrough {

@@ -1,9 +1,10 @@
 //! OpenAI Responses API streams, normalized: numbering, indexes and `*.added` events.
 
-use super::chat_writer::json_str;
-use super::{Dialect, Frames};
+use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
+use crate::standard::json_string;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
@@ -102,7 +103,7 @@ impl Dialect for OpenAiResponses {
             return Err(StreamError::MalformedEvent {
                 detail: format!(
                     "a Responses event must be a JSON object, got {}",
-                    json_str(&event.data().chars().take(120).collect::<String>())
+                    json_string(&event.data().chars().take(120).collect::<String>())
                 ),
             });
         };
@@ -124,7 +125,7 @@ impl Dialect for OpenAiResponses {
             return Err(StreamError::MalformedEvent {
                 detail: format!(
                     "a Responses event type with a line break: {}",
-                    json_str(&kind)
+                    json_string(&kind)
                 ),
             });
         }

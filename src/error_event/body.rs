@@ -1,7 +1,13 @@
-use super::render::{error_event, normalize_error_body, responses_error_event};
+use super::render::normalize_error_body;
 use super::stats::StreamStats;
-use crate::body_util::{is_comment_only, to_bytes};
+use crate::body_util::to_bytes;
 use crate::error::{BoxError, describe, find_stream_error};
+use crate::standard::frame::{
+    error_event_code, is_comment_only, is_error_event, is_responses_event, is_responses_terminal,
+    sequence_number,
+};
+use crate::standard::probe::Needles;
+use crate::standard::{error_frame, responses_error_frame};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
@@ -72,9 +78,7 @@ enum Mode {
 impl ResponsesTracker {
     fn observe(&mut self, frame: &[u8]) {
         if self.mode == Mode::Unknown {
-            let responses = frame.starts_with(b"event: response.")
-                || frame.starts_with(b"data: {\"type\":\"response.");
-            self.mode = if responses {
+            self.mode = if is_responses_event(frame) {
                 Mode::Responses { next_sequence: 0 }
             } else {
                 Mode::Plain
@@ -94,66 +98,26 @@ impl ResponsesTracker {
     fn render(&self, error_type: &str, code: &str, message: &str) -> Bytes {
         match self.mode {
             Mode::Responses { next_sequence } => {
-                responses_error_event(next_sequence, error_type, code, message)
+                responses_error_frame(next_sequence, error_type, code, message)
             }
-            _ => error_event(error_type, code, message),
+            _ => error_frame(error_type, code, message),
         }
     }
 }
 
-fn sequence_number(frame: &[u8]) -> Option<u64> {
-    const KEY: &[u8] = b"\"sequence_number\":";
-    let at = memchr::memmem::find(frame, KEY)? + KEY.len();
-    let digits = &frame[at..];
-    let end = digits
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
-}
-
 /// Whether a chat frame may carry the outcome: a `finish_reason` string, or (once one was
-/// seen) a `usage` object. One `memmem` probe per event.
+/// seen) a `usage` object. One probe per event.
 fn carries_outcome(frame: &[u8], finish_seen: bool) -> bool {
-    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 2]> =
-        std::sync::OnceLock::new();
-    let [finish, usage] = FINDERS.get_or_init(|| {
-        [
-            memchr::memmem::Finder::new(b"\"finish_reason\":\""),
-            memchr::memmem::Finder::new(b"\"usage\":{"),
-        ]
-    });
+    static FINISH: std::sync::OnceLock<Needles> = std::sync::OnceLock::new();
+    static USAGE: std::sync::OnceLock<Needles> = std::sync::OnceLock::new();
     if finish_seen {
-        usage.find(frame).is_some()
+        USAGE
+            .get_or_init(|| Needles::new(&[b"\"usage\":{"]))
+            .any_in(frame)
     } else {
-        finish.find(frame).is_some()
-    }
-}
-
-/// Whether a frame is a Responses terminal event (which carries the usage).
-fn is_terminal_responses_event(frame: &[u8]) -> bool {
-    frame.starts_with(b"event: response.completed\n")
-        || frame.starts_with(b"event: response.incomplete\n")
-        || frame.starts_with(b"event: response.failed\n")
-}
-
-/// Whether a frame is an error event: `data: {"error":…}` or `event: error`.
-fn is_error_event(frame: &[u8]) -> bool {
-    frame.starts_with(b"data: {\"error\"") || frame.starts_with(b"event: error\n")
-}
-
-/// The `code` of an error event frame (rare path: parses its JSON).
-fn error_event_code(frame: &[u8]) -> String {
-    let data = frame
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"data: "))
-        .unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
-    let error = value.get("error").unwrap_or(&value);
-    match error.get("code").or_else(|| error.get("type")) {
-        Some(serde_json::Value::String(code)) => code.clone(),
-        Some(other) if !other.is_null() => other.to_string(),
-        _ => "upstream_error".to_owned(),
+        FINISH
+            .get_or_init(|| Needles::new(&[b"\"finish_reason\":\""]))
+            .any_in(frame)
     }
 }
 
@@ -284,8 +248,7 @@ where
                             // Usage and finish reasons: the chunk with a finish reason (one
                             // probe per event, no copy), any usage chunk after it, or a
                             // Responses terminal event.
-                            if is_terminal_responses_event(data) || carries_outcome(data, *finished)
-                            {
+                            if is_responses_terminal(data) || carries_outcome(data, *finished) {
                                 *finished = true;
                                 stats.outcome_frame(data);
                             }

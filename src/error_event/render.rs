@@ -1,37 +1,9 @@
-//! Rendering errors: the canonical error event, and normalized HTTP error bodies.
+//! Normalized HTTP error bodies: what an upstream's `4xx`/`5xx` said, in the standard shape.
 
-use crate::error::{error_json, json_string};
-use bytes::{BufMut, Bytes, BytesMut};
+use crate::standard::error_json;
+use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
-
-/// The error event for a plain (chat, completions, audio) stream.
-pub(crate) fn error_event(error_type: &str, code: &str, message: &str) -> Bytes {
-    let json = error_json(error_type, code, message);
-    let mut out = BytesMut::with_capacity(json.len() + 8);
-    out.put_slice(b"data: ");
-    out.put_slice(&json);
-    out.put_slice(b"\n\n");
-    out.freeze()
-}
-
-/// The error event for a Responses API stream: `event: error`, `"type":"error"` and the next
-/// `sequence_number`, with the canonical `error` object too.
-pub(crate) fn responses_error_event(
-    sequence_number: u64,
-    error_type: &str,
-    code: &str,
-    message: &str,
-) -> Bytes {
-    let (t, c, m) = (
-        json_string(error_type),
-        json_string(code),
-        json_string(message),
-    );
-    Bytes::from(format!(
-        "event: error\ndata: {{\"type\":\"error\",\"sequence_number\":{sequence_number},\"code\":{c},\"message\":{m},\"param\":null,\"error\":{{\"type\":{t},\"code\":{c},\"message\":{m}}}}}\n\n"
-    ))
-}
 
 /// The error type a status implies when the upstream's body does not say.
 pub(crate) fn type_for_status(status: StatusCode) -> &'static str {
@@ -175,26 +147,5 @@ mod tests {
             norm(503, "")["error"]["message"],
             "the upstream answered 503 Service Unavailable"
         );
-    }
-
-    #[test]
-    fn events() {
-        assert_eq!(
-            &error_event("timeout_error", "stream_idle_timeout", "no event for 30s")[..],
-            b"data: {\"error\":{\"type\":\"timeout_error\",\"code\":\"stream_idle_timeout\",\"message\":\"no event for 30s\"}}\n\n"
-        );
-        let ev = responses_error_event(7, "upstream_error", "stream_truncated", "cut");
-        let text = std::str::from_utf8(&ev).unwrap();
-        assert!(text.starts_with("event: error\ndata: "));
-        let v: Value = serde_json::from_str(
-            text.trim_end()
-                .strip_prefix("event: error\ndata: ")
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(v["type"], "error");
-        assert_eq!(v["sequence_number"], 7);
-        assert_eq!(v["code"], "stream_truncated");
-        assert_eq!(v["error"]["message"], "cut");
     }
 }

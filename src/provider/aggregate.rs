@@ -1,7 +1,7 @@
 //! Folding a standard chat (or text completion) stream into the one object a non-streaming
 //! client expects.
 
-use crate::canonical::ChatCompletionChunk;
+use crate::standard::events::ChatCompletionChunk;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 

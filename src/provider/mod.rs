@@ -112,7 +112,7 @@ impl RequestError {
     /// );
     /// ```
     pub fn body(&self) -> Bytes {
-        crate::error::error_json("invalid_request_error", self.code, &self.message)
+        crate::standard::error_json("invalid_request_error", self.code, &self.message)
     }
 }
 

@@ -1,9 +1,10 @@
 use crate::body_util::{poll_as_bytes, to_bytes};
-use crate::dialect::{Dialect, Frames, Passthrough};
+use crate::dialect::{Dialect, Passthrough};
 use crate::error::{BoxError, StreamError};
 use crate::eventstream::EventStreamDecoder;
 use crate::ndjson::NdjsonDecoder;
 use crate::sse::{Block, DecodeError, Decoder};
+use crate::standard::Frames;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};

@@ -1,6 +1,7 @@
 use super::StreamTimeouts;
-use crate::body_util::{is_comment_only, to_bytes};
+use crate::body_util::to_bytes;
 use crate::error::{BoxError, StreamError};
+use crate::standard::frame::is_comment_only;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;

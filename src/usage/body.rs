@@ -1,7 +1,7 @@
 use super::ChatNormalizer;
 use crate::body_util::{poll_as_bytes, to_bytes};
-use crate::dialect::Frames;
 use crate::error::BoxError;
+use crate::standard::Frames;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;

@@ -65,5 +65,4 @@ pub use self::body::UsageBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::UsageLastChunkLayer;
 pub use self::normalizer::ChatNormalizer;
-pub(crate) use self::normalizer::encode_chunk;
 pub use self::service::UsageLastChunk;

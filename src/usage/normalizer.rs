@@ -1,9 +1,11 @@
 //! The usage-to-last-chunk state machine: canonical frames in, canonical frames out, no I/O.
 
-use super::report::Report;
+use super::report::{Report, USAGE_ONLY_KEYS};
 use crate::body_util::{compact_raw, for_each_element, is_empty_raw, raw_string};
-use crate::dialect::Frames;
-use crate::probe::Needles;
+use crate::standard::Frames;
+use crate::standard::data_frame;
+use crate::standard::frame::untyped_data;
+use crate::standard::probe::Needles;
 use bytes::Bytes;
 use memchr::memmem;
 use serde::Deserialize;
@@ -156,13 +158,6 @@ impl FirstChunk<'_> {
 fn reports() -> &'static Needles {
     static NEEDLES: OnceLock<Needles> = OnceLock::new();
     NEEDLES.get_or_init(|| Needles::new(&[b"\"finish_reason\":\"", b"\"usage\":{", b"\"x_groq\":"]))
-}
-
-/// The data of a canonical frame that is one untyped event: `data: X\n\n`.
-fn untyped_data(frame: &[u8]) -> Option<&[u8]> {
-    let rest = frame.strip_prefix(b"data: ")?;
-    let data = rest.strip_suffix(b"\n\n")?;
-    (memchr::memchr(b'\n', data).is_none()).then_some(data)
 }
 
 fn is_empty_value(value: &Value) -> bool {
@@ -332,7 +327,7 @@ impl ChatNormalizer {
         if (had_choices && !has_choices) || (!had_choices && is_usage_only(&chunk)) {
             return; // nothing left for the client
         }
-        out.push(encode_chunk(&Value::Object(chunk)));
+        out.push(data_frame(&Value::Object(chunk)));
     }
 
     /// The upstream ended. After `[DONE]` or an error there is nothing to add; otherwise the
@@ -445,33 +440,11 @@ impl ChatNormalizer {
     }
 }
 
-/// The keys a chunk that carries only usage may have besides it (with any value).
-pub(super) const USAGE_ONLY_KEYS: [&str; 10] = [
-    "id",
-    "object",
-    "created",
-    "model",
-    "system_fingerprint",
-    "choices",
-    "x_groq",
-    "provider",
-    "service_tier",
-    "obfuscation",
-];
-
 /// A chunk that carried only usage (OpenAI's `choices: []` usage chunk).
 fn is_usage_only(chunk: &Map<String, Value>) -> bool {
     chunk
         .iter()
         .all(|(k, v)| USAGE_ONLY_KEYS.contains(&k.as_str()) || is_empty_value(v))
-}
-
-/// `data: <compact JSON>\n\n`.
-pub(crate) fn encode_chunk(value: &Value) -> Bytes {
-    let mut out = b"data: ".to_vec();
-    serde_json::to_writer(&mut out, value).unwrap_or_default();
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
 }
 
 #[cfg(test)]

@@ -7,11 +7,24 @@
 //! scanned again by the level below. The seeds here walk the chunk once, keeping as raw JSON
 //! only the values that are kept (`usage`, the finish reasons, the indexes).
 
-use super::normalizer::USAGE_ONLY_KEYS;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
 use serde_json::value::RawValue;
 use std::collections::BTreeSet;
 use std::fmt;
+
+/// The keys a chunk that carries only usage may have besides it (with any value).
+pub(super) const USAGE_ONLY_KEYS: [&str; 10] = [
+    "id",
+    "object",
+    "created",
+    "model",
+    "system_fingerprint",
+    "choices",
+    "x_groq",
+    "provider",
+    "service_tier",
+    "obfuscation",
+];
 
 /// What a chunk that may only report holds.
 #[derive(Debug)]

@@ -37,7 +37,7 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBod
     };
     json(
         status,
-        tower_llm_stream::error::error_json(error_type, code, message),
+        tower_llm_stream::standard::error_json(error_type, code, message),
     )
 }
 

@@ -6,7 +6,7 @@
 //! types are for applications, tests and tools that want to read the stream.
 //!
 //! ```
-//! use tower_llm_stream::canonical::ChatCompletionChunk;
+//! use tower_llm_stream::standard::events::ChatCompletionChunk;
 //!
 //! let data = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
 //!   "choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"service_tier":"default"}"#;

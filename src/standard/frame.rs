@@ -1,0 +1,151 @@
+//! The one reader of standard frames: what a frame is, without parsing its JSON where the
+//! frame's first bytes tell (every frame is canonical: `event:` first when typed, then one
+//! `data: ` line, then a blank line; see [`crate::reframe`]).
+
+use crate::sse::Block;
+
+/// The data of a frame that is one untyped event on one line (`data: X\n\n`): every chat,
+/// completion and audio event of the standard stream.
+///
+/// ```
+/// use tower_llm_stream::standard::frame::untyped_data;
+///
+/// assert_eq!(untyped_data(b"data: {\"a\":1}\n\n"), Some(&b"{\"a\":1}"[..]));
+/// assert_eq!(untyped_data(b"event: x\ndata: 1\n\n"), None);
+/// assert_eq!(untyped_data(b": keep-alive\n\n"), None);
+/// ```
+pub fn untyped_data(frame: &[u8]) -> Option<&[u8]> {
+    let rest = frame.strip_prefix(b"data: ")?;
+    let data = rest.strip_suffix(b"\n\n")?;
+    (memchr::memchr(b'\n', data).is_none()).then_some(data)
+}
+
+/// Whether the frame is `data: [DONE]`.
+///
+/// ```
+/// assert!(tower_llm_stream::standard::frame::is_done(b"data: [DONE]\n\n"));
+/// ```
+pub fn is_done(frame: &[u8]) -> bool {
+    frame == super::DONE_FRAME
+}
+
+/// Whether the frame is an error event: `data: {"error":…}` or `event: error`.
+///
+/// ```
+/// use tower_llm_stream::standard::{error_frame, frame::is_error_event};
+///
+/// assert!(is_error_event(&error_frame("upstream_error", "stream_truncated", "cut")));
+/// assert!(is_error_event(b"event: error\ndata: {\"type\":\"error\"}\n\n"));
+/// assert!(!is_error_event(b"data: {\"choices\":[]}\n\n"));
+/// ```
+pub fn is_error_event(frame: &[u8]) -> bool {
+    is_error_data(frame.strip_prefix(b"data: ").unwrap_or_default())
+        || frame.starts_with(b"event: error\n")
+}
+
+/// Whether an untyped event's data is the standard error object.
+pub(crate) fn is_error_data(data: &[u8]) -> bool {
+    data.starts_with(b"{\"error\"")
+}
+
+/// Whether the frame is a Responses API event (typed `event: response.…`, or untyped with
+/// the type leading its data): what tells a Responses stream from the others.
+pub fn is_responses_event(frame: &[u8]) -> bool {
+    frame.starts_with(b"event: response.") || frame.starts_with(b"data: {\"type\":\"response.")
+}
+
+/// Whether the frame is a Responses terminal event (the one that carries the usage).
+///
+/// ```
+/// use tower_llm_stream::standard::frame::is_responses_terminal;
+///
+/// assert!(is_responses_terminal(b"event: response.completed\ndata: {}\n\n"));
+/// assert!(!is_responses_terminal(b"event: response.created\ndata: {}\n\n"));
+/// ```
+pub fn is_responses_terminal(frame: &[u8]) -> bool {
+    frame.starts_with(b"event: response.completed\n")
+        || frame.starts_with(b"event: response.incomplete\n")
+        || frame.starts_with(b"event: response.failed\n")
+}
+
+/// The `sequence_number` of a Responses event, read without parsing the JSON.
+///
+/// ```
+/// use tower_llm_stream::standard::frame::sequence_number;
+///
+/// assert_eq!(sequence_number(b"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":4}\n\n"), Some(4));
+/// assert_eq!(sequence_number(b"data: {}\n\n"), None);
+/// ```
+pub fn sequence_number(frame: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"sequence_number\":";
+    let at = memchr::memmem::find(frame, KEY)? + KEY.len();
+    let digits = &frame[at..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+/// The `code` of an error event frame, else its `type`, else `upstream_error` (the rare path:
+/// parses the event's JSON).
+///
+/// ```
+/// use tower_llm_stream::standard::{error_frame, frame::error_event_code};
+///
+/// assert_eq!(error_event_code(&error_frame("t", "stream_truncated", "m")), "stream_truncated");
+/// ```
+pub fn error_event_code(frame: &[u8]) -> String {
+    let data = frame
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"data: "))
+        .unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+    let error = value.get("error").unwrap_or(&value);
+    match error.get("code").or_else(|| error.get("type")) {
+        Some(serde_json::Value::String(code)) => code.clone(),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => "upstream_error".to_owned(),
+    }
+}
+
+/// Whether a frame is only comment lines (a keep-alive), which is no upstream activity.
+///
+/// ```
+/// use tower_llm_stream::standard::frame::is_comment_only;
+///
+/// assert!(is_comment_only(b": keep-alive\n\n"));
+/// assert!(!is_comment_only(b": note\ndata: 1\n\n"));
+/// ```
+pub fn is_comment_only(frame: &[u8]) -> bool {
+    if frame.first() != Some(&b':') {
+        return false;
+    }
+    frame
+        .split(|&b| b == b'\n')
+        .all(|line| line.is_empty() || line[0] == b':')
+}
+
+/// Whether an upstream block ends an OpenAI-style stream: `[DONE]`, an error event, or a
+/// Responses terminal event (typed, or untyped with the type leading its data).
+pub(crate) fn is_terminator(block: &Block) -> bool {
+    let Some(event) = block.event() else {
+        return false;
+    };
+    let data = event.data_bytes();
+    if &data[..] == b"[DONE]" || is_error_data(data) {
+        return true;
+    }
+    let kind = match event.event_type() {
+        Some(kind) if !kind.is_empty() => kind.as_bytes(),
+        // Untyped Responses events (some servers omit `event:`): the type leads the data.
+        _ => match data.strip_prefix(b"{\"type\":\"") {
+            Some(rest) => &rest[..memchr::memchr(b'"', rest).unwrap_or(0)],
+            None => return false,
+        },
+    };
+    matches!(
+        kind,
+        b"response.completed" | b"response.incomplete" | b"response.failed" | b"error"
+    )
+}
