@@ -1,11 +1,4 @@
-//! # tower-llm-stream
-//!
-//! Composable [tower] layers that turn any LLM provider's streaming response into one
-//! standard, well-formed server-sent event stream.
-//!
-//! - [`sse`]: the wire format. A WHATWG-exact, zero-copy incremental decoder and an encoder.
-//!
-//! [tower]: https://docs.rs/tower
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -21,8 +14,14 @@ pub mod ndjson;
 pub mod provider;
 pub mod reframe;
 pub mod sse;
+pub mod stack;
 pub mod standard;
 pub mod timeout;
 pub mod usage;
 
 pub use error::{BoxError, StreamError};
+pub use error_event::ErrorEventLayer;
+pub use reframe::SseReframeLayer;
+pub use stack::{LlmStream, LlmStreamLayer};
+pub use timeout::StreamTimeoutLayer;
+pub use usage::UsageLastChunkLayer;
