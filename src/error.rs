@@ -12,7 +12,6 @@
 //! | upstream ended mid-event or without its terminator | `upstream_error` | `stream_truncated` |
 //! | upstream event not in the expected format | `upstream_error` | `malformed_event` |
 //! | upstream body failed (reset, I/O error) | `upstream_error` | `upstream_body_error` |
-//! | an error event sent by the provider | as the provider says | as the provider says |
 //!
 //! Before the response head the same shape is the body of an HTTP error response
 //! ([`error_json`](crate::standard::error_json)): `{"error":{"type":…,"code":…,"message":…}}`.
@@ -54,15 +53,6 @@ pub enum StreamError {
     },
     /// The upstream body failed (connection reset, I/O error, …).
     Upstream(BoxError),
-    /// The provider reported an error in the stream itself.
-    Provider {
-        /// The error type, e.g. `overloaded_error`.
-        error_type: String,
-        /// The error code; the type when the provider gave none.
-        code: String,
-        /// The provider's message.
-        message: String,
-    },
 }
 
 impl StreamError {
@@ -76,6 +66,7 @@ impl StreamError {
     /// assert_eq!(err.code(), "stream_idle_timeout");
     /// assert_eq!(err.error_type(), "timeout_error");
     /// ```
+    #[must_use]
     pub fn code(&self) -> &str {
         match self {
             StreamError::IdleTimeout { .. } => "stream_idle_timeout",
@@ -84,20 +75,20 @@ impl StreamError {
             StreamError::Truncated { .. } => "stream_truncated",
             StreamError::MalformedEvent { .. } => "malformed_event",
             StreamError::Upstream(_) => "upstream_body_error",
-            StreamError::Provider { code, .. } => code,
         }
     }
 
     /// The error type put in the error event.
+    #[must_use]
     pub fn error_type(&self) -> &str {
         match self {
             StreamError::IdleTimeout { .. } | StreamError::Deadline { .. } => "timeout_error",
-            StreamError::Provider { error_type, .. } => error_type,
             _ => "upstream_error",
         }
     }
 
     /// Whether this is one of the timeouts.
+    #[must_use]
     pub fn is_timeout(&self) -> bool {
         matches!(
             self,
@@ -125,7 +116,6 @@ impl fmt::Display for StreamError {
                 write!(f, "malformed upstream event: {detail}")
             }
             StreamError::Upstream(err) => write!(f, "the upstream connection failed: {err}"),
-            StreamError::Provider { message, .. } => f.write_str(message),
         }
     }
 }

@@ -65,6 +65,7 @@ pub struct EventStreamDecoder {
 
 impl EventStreamDecoder {
     /// A decoder accepting messages of at most `max_message` bytes.
+    #[must_use]
     pub fn new(max_message: usize) -> Self {
         EventStreamDecoder {
             max_message,
@@ -151,7 +152,7 @@ impl EventStreamDecoder {
                 .map(|(_, v)| v.as_str())
         };
         let event_type = match header(":message-type") {
-            Some("exception") | Some("error") => {
+            Some("exception" | "error") => {
                 let kind = header(":exception-type")
                     .or(header(":error-code"))
                     .unwrap_or("unknown");
@@ -220,6 +221,7 @@ fn parse_headers(mut bytes: &[u8]) -> Option<Vec<(String, String)>> {
 /// One event-stream message with string headers `:event-type` = `event_type`,
 /// `:content-type` = `application/json`, `:message-type` = `event`: for tests and mock
 /// upstreams.
+#[must_use]
 pub fn encode_message(event_type: &str, payload: &[u8]) -> Bytes {
     let mut headers = BytesMut::new();
     for (name, value) in [

@@ -32,6 +32,7 @@ pub struct NdjsonDecoder {
 
 impl NdjsonDecoder {
     /// A decoder accepting lines of at most `max_line` bytes.
+    #[must_use]
     pub fn new(max_line: usize) -> Self {
         NdjsonDecoder {
             max_line,

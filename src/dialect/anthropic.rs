@@ -154,6 +154,7 @@ fn map_stop_reason(reason: &str) -> &'static str {
 
 impl AnthropicMessages {
     /// A translator for one stream.
+    #[must_use]
     pub fn new() -> Self {
         AnthropicMessages::default()
     }

@@ -24,6 +24,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// The endpoint of a request path (`/v1/chat/completions`, …), if it is one of them.
+    #[must_use]
     pub fn from_path(path: &str) -> Option<Endpoint> {
         let path = path.trim_end_matches('/');
         Some(
@@ -89,6 +90,7 @@ impl AnyDialect {
     /// every other provider (`openai`, `azure`, `groq`, `mistral`, `deepseek`, `openrouter`,
     /// `vllm`, `llamacpp`, custom OpenAI-compatible servers) speaks OpenAI's, with the
     /// Responses API normalizer for [`Endpoint::Responses`].
+    #[must_use]
     pub fn for_provider(provider: &str, endpoint: Endpoint) -> AnyDialect {
         match (provider.to_ascii_lowercase().as_str(), endpoint) {
             ("anthropic", _) => AnyDialect::Anthropic(AnthropicMessages::new()),

@@ -46,6 +46,7 @@ fn map_stop_reason(reason: &str) -> &'static str {
 
 impl Bedrock {
     /// A translator for one stream, with no model name known.
+    #[must_use]
     pub fn new() -> Self {
         Bedrock::default()
     }

@@ -49,6 +49,7 @@ fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
 
 impl Cohere {
     /// A translator for one stream, with no model name known.
+    #[must_use]
     pub fn new() -> Self {
         Cohere::default()
     }

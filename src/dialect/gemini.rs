@@ -142,6 +142,7 @@ impl UsageMetadata {
 
 impl Gemini {
     /// A translator for one stream.
+    #[must_use]
     pub fn new() -> Self {
         Gemini::default()
     }

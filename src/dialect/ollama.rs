@@ -61,6 +61,7 @@ struct Message<'a> {
 
 impl Ollama {
     /// A translator for one stream.
+    #[must_use]
     pub fn new() -> Self {
         Ollama::default()
     }

@@ -52,6 +52,7 @@ fn needs_fixing() -> &'static Needles {
 
 impl OpenAiCompatible {
     /// A translator for one stream.
+    #[must_use]
     pub fn new() -> Self {
         OpenAiCompatible::default()
     }

@@ -49,6 +49,7 @@ impl Default for Passthrough {
 
 impl Passthrough {
     /// Pass-through that requires an OpenAI-style terminator.
+    #[must_use]
     pub fn new() -> Self {
         Passthrough {
             require_terminator: true,
@@ -58,6 +59,7 @@ impl Passthrough {
     }
 
     /// Pass-through that accepts any clean end of the upstream body.
+    #[must_use]
     pub fn any_end() -> Self {
         Passthrough {
             require_terminator: false,

@@ -51,6 +51,7 @@ fn is_content_event(kind: &str) -> bool {
 
 impl OpenAiResponses {
     /// A normalizer for one stream.
+    #[must_use]
     pub fn new() -> Self {
         OpenAiResponses::default()
     }

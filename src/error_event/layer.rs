@@ -2,7 +2,7 @@ use super::ErrorEvent;
 use tower_layer::Layer;
 
 /// The default limit on an upstream error body read for normalization: 64 KiB.
-pub const DEFAULT_MAX_ERROR_BODY: usize = 64 * 1024;
+pub(super) const DEFAULT_MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Applies [`ErrorEvent`] to a service. See the [module docs](crate::error_event).
 #[derive(Debug, Clone)]
@@ -18,6 +18,7 @@ impl Default for ErrorEventLayer {
 
 impl ErrorEventLayer {
     /// Error events, normalized error responses, and a span per stream.
+    #[must_use]
     pub fn new() -> Self {
         ErrorEventLayer {
             max_error_body: DEFAULT_MAX_ERROR_BODY,
@@ -25,6 +26,7 @@ impl ErrorEventLayer {
     }
 
     /// How much of an upstream error body is read to normalize it (64 KiB by default).
+    #[must_use]
     pub fn max_error_body(mut self, bytes: usize) -> Self {
         self.max_error_body = bytes;
         self

@@ -15,6 +15,20 @@ pub struct ErrorEvent<S> {
 }
 
 impl<S> ErrorEvent<S> {
+    /// Wraps `inner`, reading upstream error bodies up to 64 KiB.
+    pub fn new(inner: S) -> Self {
+        ErrorEvent {
+            inner,
+            max_error_body: super::layer::DEFAULT_MAX_ERROR_BODY,
+        }
+    }
+
+    /// The layer that applies this middleware: [`ErrorEventLayer::new`](super::ErrorEventLayer::new).
+    #[must_use]
+    pub fn layer() -> super::ErrorEventLayer {
+        super::ErrorEventLayer::new()
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner

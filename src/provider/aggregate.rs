@@ -64,6 +64,7 @@ pub struct ChatCompletionAggregator {
 
 impl ChatCompletionAggregator {
     /// Nothing read yet.
+    #[must_use]
     pub fn new() -> Self {
         ChatCompletionAggregator::default()
     }
@@ -133,16 +134,19 @@ impl ChatCompletionAggregator {
     }
 
     /// The `error` object of the stream's error event, if it had one.
+    #[must_use]
     pub fn error(&self) -> Option<&Value> {
         self.error.as_ref()
     }
 
     /// Whether `[DONE]` was read.
+    #[must_use]
     pub fn is_done(&self) -> bool {
         self.done
     }
 
     /// The completion object.
+    #[must_use]
     pub fn finish(self) -> Value {
         let choices: Vec<Value> = self
             .choices

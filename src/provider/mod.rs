@@ -111,6 +111,7 @@ impl RequestError {
     ///     r#"{"error":{"type":"invalid_request_error","code":"unknown_provider","message":"no provider \"x\""}}"#
     /// );
     /// ```
+    #[must_use]
     pub fn body(&self) -> Bytes {
         crate::standard::error_json("invalid_request_error", self.code, &self.message)
     }

@@ -33,6 +33,7 @@ impl ApiKey {
     }
 
     /// The key itself, for the auth header.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -145,32 +146,38 @@ impl Provider {
     /// Whether streamed chat and completion requests get `stream_options.include_usage`
     /// (OpenAI-compatible providers only; on by default, off for servers that reject the
     /// field).
+    #[must_use]
     pub fn include_usage(mut self, on: bool) -> Self {
         self.include_usage = on;
         self
     }
 
     /// The provider's name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The API it speaks.
+    #[must_use]
     pub fn kind(&self) -> ProviderKind {
         self.kind
     }
 
     /// Its base URL, without a trailing slash.
+    #[must_use]
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
     /// Its key, if one is set.
+    #[must_use]
     pub fn key(&self) -> Option<&ApiKey> {
         self.api_key.as_ref()
     }
 
     /// The models it was configured with (may be empty: see [`Provider::models`]).
+    #[must_use]
     pub fn model_list(&self) -> &[String] {
         &self.models
     }
@@ -275,11 +282,13 @@ pub struct Providers {
 
 impl Providers {
     /// No providers.
+    #[must_use]
     pub fn new() -> Self {
         Providers::default()
     }
 
     /// Adds a provider, replacing one of the same name.
+    #[must_use]
     pub fn with(mut self, provider: Provider) -> Self {
         self.insert(provider);
         self
@@ -337,6 +346,7 @@ impl Providers {
     }
 
     /// The provider of this name.
+    #[must_use]
     pub fn get(&self, name: &str) -> Option<&Provider> {
         self.list.iter().find(|p| p.name == name)
     }
@@ -347,6 +357,7 @@ impl Providers {
     }
 
     /// Whether there are none.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }

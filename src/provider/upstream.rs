@@ -54,11 +54,13 @@ fn streams(endpoint: Endpoint, body: &serde_json::Map<String, Value>) -> bool {
 impl Route<'_> {
     /// Whether the client's request asks for a stream, read from the body as each endpoint
     /// says: `stream: true`, or `stream_format: "sse"` for speech.
+    #[must_use]
     pub fn wants_stream(endpoint: Endpoint, body: &Value) -> bool {
         body.as_object().is_some_and(|map| streams(endpoint, map))
     }
 
     /// The dialect the provider streams on this endpoint.
+    #[must_use]
     pub fn dialect(&self, endpoint: Endpoint) -> AnyDialect {
         let name = match self.provider.kind() {
             ProviderKind::OpenAiCompatible => "openai",

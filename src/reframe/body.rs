@@ -110,11 +110,6 @@ impl<B, D> ReframeBody<B, D> {
     pub fn passthrough(inner: B) -> Self {
         ReframeBody { inner, state: None }
     }
-
-    /// Whether this body reframes (the response was an event stream).
-    pub fn is_reframing(&self) -> bool {
-        self.state.is_some()
-    }
 }
 
 impl<B: fmt::Debug, D> fmt::Debug for ReframeBody<B, D> {

@@ -20,6 +20,7 @@ impl Default for SseReframeLayer {
 
 impl SseReframeLayer {
     /// A reframer with the [`Passthrough`] dialect and a 16 MiB event limit.
+    #[must_use]
     pub fn new() -> Self {
         SseReframeLayer {
             dialect: Passthrough::new(),

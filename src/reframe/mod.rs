@@ -73,7 +73,3 @@ pub use self::future::ResponseFuture;
 pub use self::layer::SseReframeLayer;
 pub use self::service::SseReframe;
 
-use crate::dialect::Passthrough;
-
-#[doc(hidden)]
-pub type DefaultDialect = Passthrough;

@@ -25,6 +25,12 @@ impl<S, D> SseReframe<S, D> {
         }
     }
 
+    /// The layer that applies this middleware: [`SseReframeLayer::new`](super::SseReframeLayer::new).
+    #[must_use]
+    pub fn layer() -> super::SseReframeLayer {
+        super::SseReframeLayer::new()
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner

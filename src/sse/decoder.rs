@@ -159,6 +159,7 @@ impl fmt::Debug for Decoder {
 
 impl Decoder {
     /// A decoder with the default maximum event size ([`DEFAULT_MAX_EVENT_SIZE`]).
+    #[must_use]
     pub fn new() -> Self {
         Decoder::with_max_event_size(DEFAULT_MAX_EVENT_SIZE)
     }
@@ -178,6 +179,7 @@ impl Decoder {
     /// let next = decoder.next_block().unwrap().unwrap();
     /// assert_eq!(next.event().unwrap().data(), "ok");
     /// ```
+    #[must_use]
     pub fn with_max_event_size(max_event_size: usize) -> Self {
         Decoder {
             max_event_size,

@@ -108,6 +108,7 @@ pub fn encode_data(data: &[u8], dst: &mut BytesMut) {
 ///
 /// assert_eq!(&encode_comment("keep-alive")[..], b": keep-alive\n\n");
 /// ```
+#[must_use]
 pub fn encode_comment(text: &str) -> Bytes {
     let mut dst = BytesMut::with_capacity(text.len() + 4);
     for line in text.split(['\r', '\n']) {

@@ -15,6 +15,7 @@ use http::header::CONTENT_TYPE;
 /// headers.insert("content-type", "application/json".parse().unwrap());
 /// assert!(!is_event_stream(&headers));
 /// ```
+#[must_use]
 pub fn is_event_stream(headers: &HeaderMap) -> bool {
     media_type(headers).is_some_and(|mime| mime.eq_ignore_ascii_case("text/event-stream"))
 }

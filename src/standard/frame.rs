@@ -14,6 +14,7 @@ use crate::sse::Block;
 /// assert_eq!(untyped_data(b"event: x\ndata: 1\n\n"), None);
 /// assert_eq!(untyped_data(b": keep-alive\n\n"), None);
 /// ```
+#[must_use]
 pub fn untyped_data(frame: &[u8]) -> Option<&[u8]> {
     let rest = frame.strip_prefix(b"data: ")?;
     let data = rest.strip_suffix(b"\n\n")?;
@@ -25,6 +26,7 @@ pub fn untyped_data(frame: &[u8]) -> Option<&[u8]> {
 /// ```
 /// assert!(tower_llm_stream::standard::frame::is_done(b"data: [DONE]\n\n"));
 /// ```
+#[must_use]
 pub fn is_done(frame: &[u8]) -> bool {
     frame == super::DONE_FRAME
 }
@@ -38,6 +40,7 @@ pub fn is_done(frame: &[u8]) -> bool {
 /// assert!(is_error_event(b"event: error\ndata: {\"type\":\"error\"}\n\n"));
 /// assert!(!is_error_event(b"data: {\"choices\":[]}\n\n"));
 /// ```
+#[must_use]
 pub fn is_error_event(frame: &[u8]) -> bool {
     is_error_data(frame.strip_prefix(b"data: ").unwrap_or_default())
         || frame.starts_with(b"event: error\n")
@@ -50,6 +53,7 @@ pub(crate) fn is_error_data(data: &[u8]) -> bool {
 
 /// Whether the frame is a Responses API event (typed `event: response.…`, or untyped with
 /// the type leading its data): what tells a Responses stream from the others.
+#[must_use]
 pub fn is_responses_event(frame: &[u8]) -> bool {
     frame.starts_with(b"event: response.") || frame.starts_with(b"data: {\"type\":\"response.")
 }
@@ -62,6 +66,7 @@ pub fn is_responses_event(frame: &[u8]) -> bool {
 /// assert!(is_responses_terminal(b"event: response.completed\ndata: {}\n\n"));
 /// assert!(!is_responses_terminal(b"event: response.created\ndata: {}\n\n"));
 /// ```
+#[must_use]
 pub fn is_responses_terminal(frame: &[u8]) -> bool {
     frame.starts_with(b"event: response.completed\n")
         || frame.starts_with(b"event: response.incomplete\n")
@@ -76,6 +81,7 @@ pub fn is_responses_terminal(frame: &[u8]) -> bool {
 /// assert_eq!(sequence_number(b"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":4}\n\n"), Some(4));
 /// assert_eq!(sequence_number(b"data: {}\n\n"), None);
 /// ```
+#[must_use]
 pub fn sequence_number(frame: &[u8]) -> Option<u64> {
     const KEY: &[u8] = b"\"sequence_number\":";
     let at = memchr::memmem::find(frame, KEY)? + KEY.len();
@@ -95,6 +101,7 @@ pub fn sequence_number(frame: &[u8]) -> Option<u64> {
 ///
 /// assert_eq!(error_event_code(&error_frame("t", "stream_truncated", "m")), "stream_truncated");
 /// ```
+#[must_use]
 pub fn error_event_code(frame: &[u8]) -> String {
     let data = frame
         .split(|&b| b == b'\n')
@@ -117,6 +124,7 @@ pub fn error_event_code(frame: &[u8]) -> String {
 /// assert!(is_comment_only(b": keep-alive\n\n"));
 /// assert!(!is_comment_only(b": note\ndata: 1\n\n"));
 /// ```
+#[must_use]
 pub fn is_comment_only(frame: &[u8]) -> bool {
     if frame.first() != Some(&b':') {
         return false;

@@ -75,11 +75,13 @@ impl Frames {
     }
 
     /// How many frames wait.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// Whether no frame waits.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

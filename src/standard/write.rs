@@ -12,6 +12,7 @@ pub const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 /// ```
 /// assert_eq!(tower_llm_stream::standard::json_string("a\"b"), r#""a\"b""#);
 /// ```
+#[must_use]
 pub fn json_string(text: &str) -> String {
     serde_json::Value::from(text).to_string()
 }
@@ -28,6 +29,7 @@ pub fn json_string(text: &str) -> String {
 ///     br#"{"error":{"type":"timeout_error","code":"upstream_timeout","message":"no response head within 30s"}}"#
 /// );
 /// ```
+#[must_use]
 pub fn error_json(error_type: &str, code: &str, message: &str) -> Bytes {
     let mut out = String::with_capacity(48 + error_type.len() + code.len() + message.len());
     out.push_str("{\"error\":{\"type\":");
@@ -50,6 +52,7 @@ pub fn error_json(error_type: &str, code: &str, message: &str) -> Bytes {
 ///     b"data: {\"error\":{\"type\":\"timeout_error\",\"code\":\"stream_idle_timeout\",\"message\":\"no event for 30s\"}}\n\n"
 /// );
 /// ```
+#[must_use]
 pub fn error_frame(error_type: &str, code: &str, message: &str) -> Bytes {
     let json = error_json(error_type, code, message);
     let mut out = BytesMut::with_capacity(json.len() + 8);
@@ -68,6 +71,7 @@ pub fn error_frame(error_type: &str, code: &str, message: &str) -> Bytes {
 /// let frame = responses_error_frame(7, "upstream_error", "stream_truncated", "cut");
 /// assert!(frame.starts_with(b"event: error\ndata: {\"type\":\"error\",\"sequence_number\":7,"));
 /// ```
+#[must_use]
 pub fn responses_error_frame(
     sequence_number: u64,
     error_type: &str,
@@ -90,6 +94,7 @@ pub fn responses_error_frame(
 /// let frame = tower_llm_stream::standard::data_frame(&serde_json::json!({"a": 1}));
 /// assert_eq!(&frame[..], b"data: {\"a\":1}\n\n");
 /// ```
+#[must_use]
 pub fn data_frame(value: &Value) -> Bytes {
     let mut out = b"data: ".to_vec();
     serde_json::to_writer(&mut out, value).unwrap_or_default();
@@ -119,6 +124,7 @@ pub struct ChatChunkWriter {
 
 impl ChatChunkWriter {
     /// A writer for the stream `id` of `model`, created at `created` (Unix seconds).
+    #[must_use]
     pub fn new(id: &str, created: u64, model: &str) -> Self {
         ChatChunkWriter {
             prefix: format!(
@@ -130,11 +136,13 @@ impl ChatChunkWriter {
     }
 
     /// A content chunk for choice 0 whose delta is the JSON object `delta` (with braces).
+    #[must_use]
     pub fn delta(&self, delta: &str) -> Bytes {
         self.delta_at(0, delta)
     }
 
     /// A content chunk for choice `index`.
+    #[must_use]
     pub fn delta_at(&self, index: u32, delta: &str) -> Bytes {
         let mut out = String::with_capacity(self.prefix.len() + delta.len() + 48);
         out.push_str(&self.prefix);
@@ -147,17 +155,20 @@ impl ChatChunkWriter {
     }
 
     /// `{"content": text}`-style delta with one string field, for choice 0.
+    #[must_use]
     pub fn text_delta(&self, field: &str, text: &str) -> Bytes {
         self.delta(&format!("{{\"{field}\":{}}}", json_string(text)))
     }
 
     /// The last chunk for a single choice, then `[DONE]`.
+    #[must_use]
     pub fn finish(&self, finish_reason: &str, usage: Option<&Value>) -> [Bytes; 2] {
         self.finish_all(&[(0, finish_reason)], usage)
     }
 
     /// The last chunk: every choice with an empty delta and its `finish_reason`, plus `usage`
     /// when known; then `[DONE]`.
+    #[must_use]
     pub fn finish_all(&self, reasons: &[(u32, &str)], usage: Option<&Value>) -> [Bytes; 2] {
         let mut out = String::with_capacity(self.prefix.len() + 160);
         out.push_str(&self.prefix);

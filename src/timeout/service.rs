@@ -14,6 +14,17 @@ pub struct StreamTimeout<S> {
 }
 
 impl<S> StreamTimeout<S> {
+    /// Wraps `inner` with the default timeouts (30 s for the head and between events).
+    pub fn new(inner: S) -> Self {
+        tower_layer::Layer::layer(&super::StreamTimeoutLayer::new(), inner)
+    }
+
+    /// The layer that applies this middleware: [`StreamTimeoutLayer::new`](super::StreamTimeoutLayer::new).
+    #[must_use]
+    pub fn layer() -> super::StreamTimeoutLayer {
+        super::StreamTimeoutLayer::new()
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner

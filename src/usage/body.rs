@@ -64,10 +64,9 @@ where
                     Err(frame) => return Poll::Ready(Some(Ok(frame.map_data(to_bytes)))),
                 },
                 Some(Err(err)) => return Poll::Ready(Some(Err(err.into()))),
-                None => {
-                    st.normalizer.on_end(&mut st.out);
-                    st.inner_done = true;
-                }
+                // The upstream ended: after `[DONE]` or an error nothing is added; otherwise
+                // the stream was cut off, which the reframer reports (nothing is invented).
+                None => st.inner_done = true,
             }
         }
     }

@@ -9,6 +9,7 @@ pub struct UsageLastChunkLayer {
 
 impl UsageLastChunkLayer {
     /// The usage-to-last-chunk normalizer.
+    #[must_use]
     pub fn new() -> Self {
         UsageLastChunkLayer::default()
     }

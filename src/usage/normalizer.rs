@@ -184,11 +184,13 @@ fn carries_nothing(choice: &Map<String, Value>) -> bool {
 
 impl ChatNormalizer {
     /// A normalizer for one stream.
+    #[must_use]
     pub fn new() -> Self {
         ChatNormalizer::default()
     }
 
     /// Whether the stream has ended (`[DONE]` or an error event was seen).
+    #[must_use]
     pub fn has_ended(&self) -> bool {
         self.ended
     }
@@ -329,10 +331,6 @@ impl ChatNormalizer {
         }
         out.push(data_frame(&Value::Object(chunk)));
     }
-
-    /// The upstream ended. After `[DONE]` or an error there is nothing to add; otherwise the
-    /// stream was cut off, which the reframer reports (nothing is invented here).
-    pub fn on_end(&mut self, _out: &mut Frames) {}
 
     /// Remembers the indexes of the choices of a chunk that passed through as it came.
     fn see_choices(&mut self, choices: Option<&RawValue>) {

@@ -11,6 +11,17 @@ pub struct UsageLastChunk<S> {
 }
 
 impl<S> UsageLastChunk<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        UsageLastChunk { inner }
+    }
+
+    /// The layer that applies this middleware: [`UsageLastChunkLayer::new`](super::UsageLastChunkLayer::new).
+    #[must_use]
+    pub fn layer() -> super::UsageLastChunkLayer {
+        super::UsageLastChunkLayer::new()
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner

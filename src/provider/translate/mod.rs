@@ -33,7 +33,7 @@ pub(crate) struct ToolCall {
 
 impl ToolCall {
     /// The arguments as a JSON object (what Anthropic, Gemini and Ollama want).
-    pub fn arguments_object(&self) -> Result<Value, RequestError> {
+    pub(super) fn arguments_object(&self) -> Result<Value, RequestError> {
         if self.arguments.trim().is_empty() {
             return Ok(Value::Object(Map::new()));
         }
@@ -80,7 +80,7 @@ pub(crate) struct Function {
 impl Function {
     /// `{"name", "description"?, <schema_key>: parameters}`: every API's function declaration,
     /// under its own name for the schema (`parameters`, `input_schema`, `parametersJsonSchema`).
-    pub fn declaration(&self, schema_key: &str) -> Value {
+    pub(super) fn declaration(&self, schema_key: &str) -> Value {
         let mut declaration = Map::new();
         declaration.insert("name".into(), self.name.clone().into());
         put(&mut declaration, "description", self.description.clone());
@@ -89,7 +89,7 @@ impl Function {
     }
 
     /// OpenAI's tool shape, which Cohere and Ollama take as is.
-    pub fn openai_tool(&self) -> Value {
+    pub(super) fn openai_tool(&self) -> Value {
         serde_json::json!({"type": "function", "function": self.declaration("parameters")})
     }
 }
@@ -216,7 +216,7 @@ fn text_only(parts: Vec<Part>, at: usize, role: &str) -> Result<String, RequestE
 
 impl<'a> ChatRequest<'a> {
     /// Reads and validates an OpenAI chat completions request body.
-    pub fn parse(body: &'a Map<String, Value>) -> Result<Self, RequestError> {
+    pub(super) fn parse(body: &'a Map<String, Value>) -> Result<Self, RequestError> {
         let Some(Value::Array(raw)) = body.get("messages") else {
             return Err(invalid("messages must be an array of messages"));
         };
@@ -375,7 +375,7 @@ impl<'a> ChatRequest<'a> {
 
     /// Refuses what the provider cannot honor: `n > 1` unless `multiple_choices`, log
     /// probabilities, logit bias, audio output, and each of `also` when set.
-    pub fn refuse_unsupported(
+    pub(super) fn refuse_unsupported(
         &self,
         provider: &str,
         multiple_choices: bool,
@@ -407,7 +407,7 @@ impl<'a> ChatRequest<'a> {
 
     /// `seed`, `frequency_penalty` and `presence_penalty`, those the request sets, under
     /// OpenAI's names.
-    pub fn sampling_extras(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+    pub(super) fn sampling_extras(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
         ["seed", "frequency_penalty", "presence_penalty"]
             .into_iter()
             .filter_map(|key| {
@@ -418,7 +418,7 @@ impl<'a> ChatRequest<'a> {
 
     /// The name of the function an earlier assistant turn called with this id (Gemini and
     /// Ollama answer tool results by name, not id).
-    pub fn tool_name(&self, tool_call_id: &str) -> Option<&str> {
+    pub(super) fn tool_name(&self, tool_call_id: &str) -> Option<&str> {
         self.messages.iter().find_map(|m| match m {
             Message::Assistant { tool_calls, .. } => tool_calls
                 .iter()
