@@ -6,7 +6,7 @@
 //! response body so that every data frame it yields is one whole block (an event, or a comment
 //! block such as a keep-alive) with LF line endings, valid UTF-8 and no BOM, yielded as soon as
 //! it is complete. A [`Dialect`](crate::dialect::Dialect) translates the upstream's events
-//! into the canonical stream; the default, [`Passthrough`], forwards them as they are and
+//! into the canonical stream; the default, [`Passthrough`](crate::dialect::Passthrough), forwards them as they are and
 //! detects streams that end without their terminator.
 //!
 //! The dialect is the layer's (cloned for each response), unless the response or the request

@@ -18,9 +18,9 @@
 //!   ([`responses_error_frame`]); nothing follows an error event (but `response.failed` in a
 //!   Responses stream), and never a body `Err` after it.
 //!
-//! This module holds the stream's one **writer** ([`write`]: JSON strings, the error object
+//! This module holds the stream's one **writer** ([`write`](mod@write): JSON strings, the error object
 //! and frames, chunks, `[DONE]`), its one **reader** of frames ([`frame`]: done, error,
-//! terminal, sequence numbers, comments), its one probe mechanism ([`Needles`](probe::Needles),
+//! terminal, sequence numbers, comments), its one probe mechanism (`Needles`,
 //! crate-internal) and its typed events ([`events`]) for applications that want to read it.
 //! It depends on [`sse`](crate::sse) only; the dialects, the layers and the provider module
 //! depend on it.
