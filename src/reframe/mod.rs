@@ -72,4 +72,3 @@ pub use self::body::ReframeBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::SseReframeLayer;
 pub use self::service::SseReframe;
-
