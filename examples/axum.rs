@@ -27,6 +27,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::observe::ObserveLayer;
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 
@@ -81,6 +82,7 @@ async fn main() {
             ServiceBuilder::new()
                 // Outermost: a panic anywhere inside becomes a 500, not a dropped connection.
                 .layer(CatchPanicLayer::new())
+                .layer(ObserveLayer::new())
                 .layer(ErrorEventLayer::new())
                 .layer(StreamTimeoutLayer::new().override_header(
                     HeaderName::from_static("x-request-timeout"),

@@ -24,6 +24,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_llm_stream::BoxError;
 use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::observe::ObserveLayer;
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 
@@ -61,6 +62,7 @@ async fn main() -> Result<(), BoxError> {
         }
     };
     let service = ServiceBuilder::new()
+        .layer(ObserveLayer::new())
         .layer(ErrorEventLayer::new())
         .layer(StreamTimeoutLayer::new().override_header(
             HeaderName::from_static("x-request-timeout"),

@@ -26,7 +26,8 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::dialect::{AnyDialect, Endpoint};
-use tower_llm_stream::error_event::{ErrorEventLayer, StreamLabels};
+use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::observe::{ObserveLayer, StreamLabels};
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 use tower_llm_stream::usage::UsageLastChunkLayer;
@@ -223,6 +224,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let service = ServiceBuilder::new()
+        .layer(ObserveLayer::new())
         .layer(ErrorEventLayer::new())
         .layer(UsageLastChunkLayer::new())
         .layer(StreamTimeoutLayer::new())

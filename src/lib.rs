@@ -43,6 +43,7 @@ pub mod error;
 pub mod error_event;
 pub mod eventstream;
 pub mod ndjson;
+pub mod observe;
 #[cfg(feature = "provider")]
 #[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
 pub mod provider;
@@ -55,6 +56,7 @@ pub mod usage;
 
 pub use error::{BoxError, StreamError};
 pub use error_event::ErrorEventLayer;
+pub use observe::ObserveLayer;
 pub use reframe::SseReframeLayer;
 pub use stack::{LlmStream, LlmStreamLayer};
 pub use timeout::StreamTimeoutLayer;

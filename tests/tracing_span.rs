@@ -7,7 +7,8 @@ use common::script::{Step, data, frames, sse_upstream, wait_secs};
 use http::Request;
 use std::sync::{Arc, Mutex};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_llm_stream::error_event::{ErrorEventLayer, StreamLabels};
+use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::observe::{ObserveLayer, StreamLabels};
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 
@@ -43,6 +44,7 @@ async fn one_span_per_stream_records_the_outcome() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let service = ServiceBuilder::new()
+        .layer(ObserveLayer::new())
         .layer(ErrorEventLayer::new())
         .layer(StreamTimeoutLayer::new())
         .layer(SseReframeLayer::new())
@@ -63,6 +65,7 @@ async fn one_span_per_stream_records_the_outcome() {
     drop(response); // the client went away
 
     let timeout = ServiceBuilder::new()
+        .layer(ObserveLayer::new())
         .layer(ErrorEventLayer::new())
         .layer(StreamTimeoutLayer::new())
         .layer(SseReframeLayer::new())
@@ -70,6 +73,7 @@ async fn one_span_per_stream_records_the_outcome() {
     frames(timeout.oneshot(Request::new(())).await.unwrap().into_body()).await;
 
     let responses = ServiceBuilder::new()
+        .layer(ObserveLayer::new())
         .layer(ErrorEventLayer::new())
         .layer(StreamTimeoutLayer::new())
         .layer(SseReframeLayer::new())
@@ -88,6 +92,7 @@ async fn one_span_per_stream_records_the_outcome() {
     // A whole (non-stream) body read the way hyper reads it: frames until the body says it
     // has ended, never polling it to `None`. That is a completed response, not a cancelled one.
     let json = ServiceBuilder::new()
+        .layer(ObserveLayer::new())
         .layer(ErrorEventLayer::new())
         .service_fn(|_req: Request<()>| async {
             let response = http::Response::builder()

@@ -1,12 +1,9 @@
 use super::render::normalize_error_body;
-use super::stats::StreamStats;
 use crate::body_util::to_bytes;
-use crate::error::{BoxError, describe, find_stream_error};
+use crate::error::{BoxError, describe};
 use crate::standard::frame::{
-    error_event_code, is_comment_only, is_error_event, is_responses_event, is_responses_terminal,
-    sequence_number,
+    error_event_code, is_comment_only, is_error_event, is_responses_event, sequence_number,
 };
-use crate::standard::probe::Needles;
 use crate::standard::{error_frame, responses_error_frame};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
@@ -20,7 +17,6 @@ pin_project! {
     pub struct ErrorEventBody<B> {
         #[pin]
         kind: Kind<B>,
-        stats: StreamStats,
         done: bool,
     }
 }
@@ -36,8 +32,6 @@ pin_project! {
             // After an upstream error event in a Responses stream: only `response.failed`,
             // the terminal event OpenAI sends after `error`, may still follow.
             closing: bool,
-            // A finish reason has been seen: later frames may carry the usage.
-            finished: bool,
         },
         // An upstream error response: read (up to a limit) and normalized.
         Normalize {
@@ -105,66 +99,34 @@ impl ResponsesTracker {
     }
 }
 
-/// Whether a chat frame may carry the outcome: a `finish_reason` string, or (once one was
-/// seen) a `usage` object. One probe per event.
-fn carries_outcome(frame: &[u8], finish_seen: bool) -> bool {
-    static FINISH: std::sync::OnceLock<Needles> = std::sync::OnceLock::new();
-    static USAGE: std::sync::OnceLock<Needles> = std::sync::OnceLock::new();
-    if finish_seen {
-        USAGE
-            .get_or_init(|| Needles::new(&[b"\"usage\":{"]))
-            .any_in(frame)
-    } else {
-        FINISH
-            .get_or_init(|| Needles::new(&[b"\"finish_reason\":\""]))
-            .any_in(frame)
-    }
-}
-
 impl<B> ErrorEventBody<B> {
-    pub(crate) fn stream(inner: B, stats: StreamStats) -> Self {
-        Self::new(
-            Kind::Stream {
-                inner,
-                responses: ResponsesTracker::default(),
-                closing: false,
-                finished: false,
-            },
-            stats,
-        )
+    pub(crate) fn stream(inner: B) -> Self {
+        Self::new(Kind::Stream {
+            inner,
+            responses: ResponsesTracker::default(),
+            closing: false,
+        })
     }
 
-    pub(crate) fn normalize(
-        inner: B,
-        status: StatusCode,
-        limit: usize,
-        stats: StreamStats,
-    ) -> Self {
-        Self::new(
-            Kind::Normalize {
-                inner,
-                status,
-                collected: BytesMut::new(),
-                limit,
-            },
-            stats,
-        )
+    pub(crate) fn normalize(inner: B, status: StatusCode, limit: usize) -> Self {
+        Self::new(Kind::Normalize {
+            inner,
+            status,
+            collected: BytesMut::new(),
+            limit,
+        })
     }
 
-    pub(crate) fn passthrough(inner: B, stats: StreamStats) -> Self {
-        Self::new(Kind::Passthrough { inner }, stats)
+    pub(crate) fn passthrough(inner: B) -> Self {
+        Self::new(Kind::Passthrough { inner })
     }
 
-    pub(crate) fn full(data: Bytes, stats: StreamStats) -> Self {
-        Self::new(Kind::Full { data: Some(data) }, stats)
+    pub(crate) fn full(data: Bytes) -> Self {
+        Self::new(Kind::Full { data: Some(data) })
     }
 
-    fn new(kind: Kind<B>, stats: StreamStats) -> Self {
-        ErrorEventBody {
-            kind,
-            stats,
-            done: false,
-        }
+    fn new(kind: Kind<B>) -> Self {
+        ErrorEventBody { kind, done: false }
     }
 }
 
@@ -181,7 +143,6 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        let stats = this.stats;
         if *this.done {
             return Poll::Ready(None);
         }
@@ -195,28 +156,21 @@ where
             }
             KindProj::Passthrough { mut inner } => match ready!(inner.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => {
-                    let frame = frame.map_data(to_bytes);
-                    if let Some(data) = frame.data_ref() {
-                        stats.frame(data.len(), false);
-                    }
                     // hyper stops at the body's end (or its content-length) without polling
-                    // for `None`: that is a completed response too.
+                    // for `None`: this body has ended too.
                     if inner.is_end_stream() {
-                        stats.completed();
                         *this.done = true;
                     }
-                    Poll::Ready(Some(Ok(frame)))
+                    Poll::Ready(Some(Ok(frame.map_data(to_bytes))))
                 }
                 Some(Err(err)) => {
                     let err: BoxError = err.into();
                     let (error_type, code, message) = describe(&*err);
-                    tracing::warn!(parent: &stats.span, error.r#type = %error_type, error.code = %code, %message, "stream error");
-                    stats.failed("error", code);
+                    tracing::warn!(error.r#type = %error_type, error.code = %code, %message, "stream error");
                     *this.done = true;
                     Poll::Ready(Some(Err(err)))
                 }
                 None => {
-                    stats.completed();
                     *this.done = true;
                     Poll::Ready(None)
                 }
@@ -225,7 +179,6 @@ where
                 inner,
                 responses,
                 closing,
-                finished,
             } => match ready!(inner.poll_frame(cx)) {
                 Some(Ok(frame)) if *closing => {
                     *this.done = true;
@@ -234,7 +187,6 @@ where
                         .data_ref()
                         .is_some_and(|d| d.starts_with(b"event: response.failed\n"));
                     if failed {
-                        stats.frame(frame.data_ref().map_or(0, |d| d.len()), true);
                         return Poll::Ready(Some(Ok(frame)));
                     }
                     Poll::Ready(None)
@@ -242,21 +194,11 @@ where
                 Some(Ok(frame)) => {
                     let frame = frame.map_data(to_bytes);
                     if let Some(data) = frame.data_ref() {
-                        let is_event = !data.is_empty() && !is_comment_only(data);
-                        stats.frame(data.len(), is_event);
-                        if is_event {
-                            // Usage and finish reasons: the chunk with a finish reason (one
-                            // probe per event, no copy), any usage chunk after it, or a
-                            // Responses terminal event.
-                            if is_responses_terminal(data) || carries_outcome(data, *finished) {
-                                *finished = true;
-                                stats.outcome_frame(data);
-                            }
+                        if !data.is_empty() && !is_comment_only(data) {
                             responses.observe(data);
                             if is_error_event(data) {
                                 let code = error_event_code(data);
-                                tracing::warn!(parent: &stats.span, error.code = %code, "upstream error event");
-                                stats.failed("error", code);
+                                tracing::warn!(error.code = %code, "upstream error event");
                                 if responses.is_responses() {
                                     *closing = true;
                                 } else {
@@ -274,16 +216,12 @@ where
                 Some(Err(err)) => {
                     let err: BoxError = err.into();
                     let (error_type, code, message) = describe(&*err);
-                    tracing::warn!(parent: &stats.span, error.r#type = %error_type, error.code = %code, %message, "stream error");
-                    let timeout = find_stream_error(&*err).is_some_and(|e| e.is_timeout());
+                    tracing::warn!(error.r#type = %error_type, error.code = %code, %message, "stream error");
                     let event = responses.render(&error_type, &code, &message);
-                    stats.frame(event.len(), false);
-                    stats.failed(if timeout { "timeout" } else { "error" }, code);
                     *this.done = true;
                     Poll::Ready(Some(Ok(Frame::data(event))))
                 }
                 None => {
-                    stats.completed();
                     *this.done = true;
                     Poll::Ready(None)
                 }
@@ -307,9 +245,7 @@ where
                 };
                 if finished {
                     let (body, code) = normalize_error_body(*status, collected);
-                    tracing::warn!(parent: &stats.span, http.status = status.as_u16(), error.code = %code, "error response");
-                    stats.frame(body.len(), false);
-                    stats.failed("http_error", code);
+                    tracing::warn!(http.status = status.as_u16(), error.code = %code, "error response");
                     *this.done = true;
                     return Poll::Ready(Some(Ok(Frame::data(body))));
                 }

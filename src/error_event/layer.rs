@@ -17,7 +17,7 @@ impl Default for ErrorEventLayer {
 }
 
 impl ErrorEventLayer {
-    /// Error events, normalized error responses, and a span per stream.
+    /// Error events and normalized error responses.
     #[must_use]
     pub fn new() -> Self {
         ErrorEventLayer {

@@ -22,15 +22,9 @@
 //! - **Every error is also a `tracing` event** (`WARN`, with `error.type`, `error.code`,
 //!   `message`).
 //!
-//! It also opens one `tracing` span per request, `llm_stream`, recorded once when the stream
-//! ends (per event only one `memmem` probe): `gen_ai.system` and
-//! `gen_ai.request.model` (from a [`StreamLabels`] request or response extension),
-//! `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens` and
-//! `gen_ai.response.finish_reasons` (read from the one chunk or terminal event that carries
-//! them), `http.response.status_code`,
-//! `time_to_first_event_ms`, `events`, `bytes`, `duration_ms`, `outcome` (`completed`,
-//! `error`, `timeout`, `http_error`, `client_cancelled`) and `error.code`; an `INFO` event
-//! "stream ended" carries them.
+//! It renders errors and nothing else: the per-stream span and summary are
+//! [`ObserveLayer`](crate::observe::ObserveLayer)'s. Apply it to LLM routes only (axum's
+//! `Router::route_layer`, or a nested router): it normalizes every `4xx`/`5xx` body it sees.
 //!
 //! Panics are not its business: put tower-http's `CatchPanicLayer` outside it (see
 //! `examples/axum.rs`).
@@ -79,10 +73,8 @@ mod future;
 mod layer;
 mod render;
 mod service;
-mod stats;
 
 pub use self::body::ErrorEventBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::ErrorEventLayer;
 pub use self::service::ErrorEvent;
-pub use self::stats::StreamLabels;

@@ -1,4 +1,3 @@
-use super::stats::{StreamLabels, request_span};
 use super::{ErrorEventBody, ResponseFuture};
 use crate::error::BoxError;
 use http::{Request, Response};
@@ -61,11 +60,6 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let span = request_span(req.extensions().get::<StreamLabels>());
-        let future = {
-            let _entered = span.enter();
-            self.inner.call(req)
-        };
-        ResponseFuture::new(future, span, self.max_error_body)
+        ResponseFuture::new(self.inner.call(req), self.max_error_body)
     }
 }

@@ -1,7 +1,8 @@
 //! The whole stack in one layer: [`LlmStreamLayer`].
 //!
-//! It applies the four layers in the one order that works, outermost first:
-//! [`ErrorEventLayer`] (failures become error events), [`UsageLastChunkLayer`] (usage and
+//! It applies the five layers in the one order that works, outermost first:
+//! [`ObserveLayer`] (one span and [`StreamSummary`](crate::observe::StreamSummary) per
+//! stream), [`ErrorEventLayer`] (failures become error events), [`UsageLastChunkLayer`] (usage and
 //! finish reasons only in the last chunk), [`StreamTimeoutLayer`] (head, idle and total
 //! timeouts) and [`SseReframeLayer`] (whole standard frames, the dialect translated). Each
 //! stays available alone for servers that want another arrangement.
@@ -50,15 +51,16 @@
 
 use crate::dialect::Passthrough;
 use crate::error_event::{ErrorEvent, ErrorEventLayer};
+use crate::observe::{Observe, ObserveLayer, OnStreamEnd};
 use crate::reframe::{SseReframe, SseReframeLayer};
 use crate::timeout::{StreamTimeout, StreamTimeoutLayer};
 use crate::usage::{UsageLastChunk, UsageLastChunkLayer};
 use std::time::Duration;
 use tower_layer::Layer;
 
-/// The service [`LlmStreamLayer`] produces: the four layers around `S`, outermost first.
-pub type LlmStream<S, D = Passthrough> =
-    ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<S, D>>>>;
+/// The service [`LlmStreamLayer`] produces: the five layers around `S`, outermost first.
+pub type LlmStream<S, D = Passthrough, C = ()> =
+    Observe<ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<S, D>>>>, C>;
 
 /// Applies the whole standard-stream stack to a service. See the [module docs](crate::stack).
 ///
@@ -79,7 +81,8 @@ pub type LlmStream<S, D = Passthrough> =
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct LlmStreamLayer<D = Passthrough> {
+pub struct LlmStreamLayer<D = Passthrough, C = ()> {
+    observe: ObserveLayer<C>,
     error_event: ErrorEventLayer,
     usage: UsageLastChunkLayer,
     timeout: StreamTimeoutLayer,
@@ -97,6 +100,7 @@ impl LlmStreamLayer {
     /// upstreams), 30 s for the head and between events.
     pub fn new() -> Self {
         LlmStreamLayer {
+            observe: ObserveLayer::new(),
             error_event: ErrorEventLayer::new(),
             usage: UsageLastChunkLayer::new(),
             timeout: StreamTimeoutLayer::new(),
@@ -105,14 +109,26 @@ impl LlmStreamLayer {
     }
 }
 
-impl<D> LlmStreamLayer<D> {
+impl<D, C> LlmStreamLayer<D, C> {
     /// Translates the upstream with `dialect` (see [`SseReframeLayer::dialect`]).
-    pub fn dialect<D2>(self, dialect: D2) -> LlmStreamLayer<D2> {
+    pub fn dialect<D2>(self, dialect: D2) -> LlmStreamLayer<D2, C> {
         LlmStreamLayer {
+            observe: self.observe,
             error_event: self.error_event,
             usage: self.usage,
             timeout: self.timeout,
             reframe: self.reframe.dialect(dialect),
+        }
+    }
+
+    /// Calls `on_end` with each stream's summary (see [`ObserveLayer::on_stream_end`]).
+    pub fn on_stream_end<C2: OnStreamEnd>(self, on_end: C2) -> LlmStreamLayer<D, C2> {
+        LlmStreamLayer {
+            observe: self.observe.on_stream_end(on_end),
+            error_event: self.error_event,
+            usage: self.usage,
+            timeout: self.timeout,
+            reframe: self.reframe,
         }
     }
 
@@ -141,13 +157,13 @@ impl<D> LlmStreamLayer<D> {
     }
 }
 
-impl<S, D: Clone> Layer<S> for LlmStreamLayer<D> {
-    type Service = LlmStream<S, D>;
+impl<S, D: Clone, C: Clone> Layer<S> for LlmStreamLayer<D, C> {
+    type Service = LlmStream<S, D, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        self.error_event.layer(
-            self.usage
-                .layer(self.timeout.layer(self.reframe.layer(inner))),
-        )
+        let layers = self
+            .usage
+            .layer(self.timeout.layer(self.reframe.layer(inner)));
+        self.observe.layer(self.error_event.layer(layers))
     }
 }

@@ -23,15 +23,14 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 use tower_llm_stream::dialect::{AnyDialect, Endpoint};
-use tower_llm_stream::error_event::{ErrorEvent, ErrorEventLayer, StreamLabels};
+use tower_llm_stream::observe::StreamLabels;
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
-use tower_llm_stream::reframe::{SseReframe, SseReframeLayer};
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::sse::is_event_stream;
-use tower_llm_stream::timeout::{StreamTimeout, StreamTimeoutLayer};
-use tower_llm_stream::usage::{UsageLastChunk, UsageLastChunkLayer};
+use tower_llm_stream::timeout::StreamTimeoutLayer;
+use tower_llm_stream::{LlmStream, LlmStreamLayer};
 use upstream::{TIMEOUT_HEADER, Upstream, UpstreamRequestBody};
 use util::{ProxyBody, ReadError, error, json as json_response};
 
@@ -83,7 +82,7 @@ pub fn routable(configured: &Providers) -> Providers {
 }
 
 /// The layers around the upstream call, outermost first.
-type Stack = ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<Upstream, AnyDialect>>>>;
+type Stack = LlmStream<Upstream, AnyDialect>;
 
 /// The proxy: cheap to clone, one per connection.
 #[derive(Clone)]
@@ -104,16 +103,14 @@ impl Proxy {
         let providers = routable(&config.providers);
         let upstream = Upstream::new(config.upstream_http2);
         let bare = config.without_layers.then(|| upstream.clone());
-        let stack = ServiceBuilder::new()
-            .layer(ErrorEventLayer::new())
-            .layer(UsageLastChunkLayer::new())
-            .layer(
+        let stack = LlmStreamLayer::new()
+            .dialect(AnyDialect::default())
+            .timeout_layer(
                 StreamTimeoutLayer::new()
                     .timeout(config.timeout)
                     .override_header(TIMEOUT_HEADER.clone(), config.max_timeout),
             )
-            .layer(SseReframeLayer::new().dialect(AnyDialect::default()))
-            .service(upstream);
+            .layer(upstream);
         Proxy {
             inner: Arc::new(Inner {
                 config,

@@ -1,5 +1,7 @@
-//! The per-stream `tracing` span and what is recorded into it when the stream ends.
+//! The per-stream record: counters, the outcome read from the frames that carry it, and
+//! the span and the summary made from them when the stream ends.
 
+use super::{OnStreamEnd, Outcome, StreamSummary, TokenUsage};
 use crate::body_util::raw_string;
 use http::StatusCode;
 use serde::Deserialize;
@@ -9,12 +11,12 @@ use tokio::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
 
-/// Labels for a stream's span, taken from a request extension, or a response extension (for
+/// Labels for a stream's span and summary, taken from a request extension, or a response extension (for
 /// handlers that learn the provider and model from the body), when present: the layers do
 /// not parse requests.
 ///
 /// ```
-/// use tower_llm_stream::error_event::StreamLabels;
+/// use tower_llm_stream::observe::StreamLabels;
 ///
 /// let mut request = http::Request::new(());
 /// request.extensions_mut().insert(StreamLabels::new("anthropic", "claude-sonnet-4-5"));
@@ -37,7 +39,7 @@ impl StreamLabels {
     }
 }
 
-pub(crate) fn request_span(labels: Option<&StreamLabels>) -> Span {
+pub(super) fn request_span(labels: Option<&StreamLabels>) -> Span {
     let span = tracing::info_span!(
         "llm_stream",
         gen_ai.system = Empty,
@@ -63,7 +65,7 @@ pub(crate) fn request_span(labels: Option<&StreamLabels>) -> Span {
 /// The fields of a chunk or Responses event that carry its outcome. Each is kept as raw JSON
 /// and read on its own, so a field of an unexpected shape loses only itself.
 #[derive(Deserialize)]
-struct Outcome<'a> {
+struct OutcomeFields<'a> {
     #[serde(default, borrow)]
     usage: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -99,40 +101,63 @@ struct Choice<'a> {
     finish_reason: Option<&'a RawValue>,
 }
 
-/// Counters of one stream; recorded into its span once, when the stream ends or is dropped.
-pub(crate) struct StreamStats {
-    pub(crate) span: Span,
+/// One stream's record; turned into its span fields, its "stream ended" event and its
+/// [`StreamSummary`] once, when the stream ends or is dropped.
+pub(super) struct Recorder<C: OnStreamEnd> {
+    pub(super) span: Span,
+    labels: Option<StreamLabels>,
+    status: Option<StatusCode>,
     started: Instant,
     first_event: Option<Instant>,
     events: u64,
     bytes: u64,
-    outcome: Option<(&'static str, Option<String>)>,
+    usage: TokenUsage,
+    finish_reasons: Vec<String>,
+    outcome: Option<(Outcome, Option<String>)>,
+    on_end: C,
 }
 
-impl StreamStats {
-    pub(crate) fn new(span: Span, started: Instant, status: StatusCode) -> Self {
-        span.record("http.response.status_code", status.as_u16());
-        StreamStats {
+impl<C: OnStreamEnd> Recorder<C> {
+    pub(super) fn new(
+        span: Span,
+        labels: Option<StreamLabels>,
+        started: Instant,
+        status: Option<StatusCode>,
+        on_end: C,
+    ) -> Self {
+        if let Some(status) = status {
+            span.record("http.response.status_code", status.as_u16());
+        }
+        if let Some(labels) = &labels {
+            span.record("gen_ai.system", &*labels.system);
+            span.record("gen_ai.request.model", &*labels.model);
+        }
+        Recorder {
             span,
+            labels,
+            status,
             started,
             first_event: None,
             events: 0,
             bytes: 0,
+            usage: TokenUsage::default(),
+            finish_reasons: Vec::new(),
             outcome: None,
+            on_end,
         }
     }
 
-    /// Records usage and finish reasons from a frame that carries them (the standard stream
+    /// Reads usage and finish reasons from a frame that carries them (the standard stream
     /// has them once: in its last chunk, or in the Responses terminal event). Parses only
-    /// those frames, and only the fields it records (borrowed, nothing else built).
-    pub(crate) fn outcome_frame(&mut self, frame: &[u8]) {
+    /// the fields it records (borrowed, nothing else built).
+    pub(super) fn outcome_frame(&mut self, frame: &[u8]) {
         let Some(data) = frame
             .split(|&b| b == b'\n')
             .find_map(|line| line.strip_prefix(b"data: "))
         else {
             return;
         };
-        let Ok(outcome) = serde_json::from_slice::<Outcome<'_>>(data) else {
+        let Ok(outcome) = serde_json::from_slice::<OutcomeFields<'_>>(data) else {
             return;
         };
         let response = outcome
@@ -146,35 +171,30 @@ impl StreamStats {
         if let Some(usage) = usage {
             let count = |raw: Option<&RawValue>| raw.and_then(|n| n.get().parse::<u64>().ok());
             if let Some(n) = count(usage.prompt_tokens).or(count(usage.input_tokens)) {
-                self.span.record("gen_ai.usage.input_tokens", n);
+                self.usage.input_tokens = Some(n);
             }
             if let Some(n) = count(usage.completion_tokens).or(count(usage.output_tokens)) {
-                self.span.record("gen_ai.usage.output_tokens", n);
+                self.usage.output_tokens = Some(n);
             }
         }
-        let reasons: Vec<Cow<'_, str>> = outcome
+        let reasons: Vec<String> = outcome
             .choices
             .and_then(|c| serde_json::from_str::<Vec<Choice<'_>>>(c.get()).ok())
             .into_iter()
             .flatten()
             .filter_map(|c| c.finish_reason.and_then(raw_string))
+            .map(Cow::into_owned)
             .collect();
         let status = response.and_then(|r| r.status).and_then(raw_string);
         if !reasons.is_empty() {
-            self.span.record(
-                "gen_ai.response.finish_reasons",
-                format!("{reasons:?}").as_str(),
-            );
+            self.finish_reasons = reasons;
         } else if let Some(status) = status.filter(|s| *s != "in_progress") {
-            self.span.record(
-                "gen_ai.response.finish_reasons",
-                format!("[{status:?}]").as_str(),
-            );
+            self.finish_reasons = vec![status.into_owned()];
         }
     }
 
-    /// One frame forwarded.
-    pub(crate) fn frame(&mut self, len: usize, is_event: bool) {
+    /// One frame sent.
+    pub(super) fn frame(&mut self, len: usize, is_event: bool) {
         self.bytes += len as u64;
         if is_event {
             self.events += 1;
@@ -184,30 +204,64 @@ impl StreamStats {
         }
     }
 
-    pub(crate) fn completed(&mut self) {
-        self.outcome.get_or_insert(("completed", None));
+    pub(super) fn completed(&mut self) {
+        self.outcome.get_or_insert((Outcome::Completed, None));
     }
 
-    pub(crate) fn failed(&mut self, outcome: &'static str, code: String) {
+    pub(super) fn failed(&mut self, outcome: Outcome, code: String) {
         self.outcome.get_or_insert((outcome, Some(code)));
+    }
+
+    pub(super) fn has_ended(&self) -> bool {
+        self.outcome.is_some()
     }
 }
 
-impl Drop for StreamStats {
+impl<C: OnStreamEnd> Drop for Recorder<C> {
     fn drop(&mut self) {
-        let (outcome, code) = self.outcome.take().unwrap_or(("client_cancelled", None));
+        let (outcome, error_code) = self
+            .outcome
+            .take()
+            .unwrap_or((Outcome::ClientCancelled, None));
+        let labels = self.labels.take();
+        let summary = StreamSummary {
+            provider: labels.as_ref().map(|l| l.system.clone()),
+            model: labels.map(|l| l.model),
+            status: self.status,
+            usage: self.usage,
+            finish_reasons: std::mem::take(&mut self.finish_reasons),
+            time_to_first_event: self.first_event.map(|first| first - self.started),
+            events: self.events,
+            bytes: self.bytes,
+            duration: self.started.elapsed(),
+            outcome,
+            error_code,
+        };
         let span = &self.span;
-        if let Some(first) = self.first_event {
-            span.record("time_to_first_event_ms", ms(first - self.started));
+        if let Some(first) = summary.time_to_first_event {
+            span.record("time_to_first_event_ms", ms(first));
         }
-        span.record("events", self.events);
-        span.record("bytes", self.bytes);
-        span.record("duration_ms", ms(self.started.elapsed()));
-        span.record("outcome", outcome);
-        if let Some(code) = &code {
+        if let Some(n) = summary.usage.input_tokens {
+            span.record("gen_ai.usage.input_tokens", n);
+        }
+        if let Some(n) = summary.usage.output_tokens {
+            span.record("gen_ai.usage.output_tokens", n);
+        }
+        if !summary.finish_reasons.is_empty() {
+            span.record(
+                "gen_ai.response.finish_reasons",
+                format!("{:?}", summary.finish_reasons).as_str(),
+            );
+        }
+        span.record("events", summary.events);
+        span.record("bytes", summary.bytes);
+        span.record("duration_ms", ms(summary.duration));
+        span.record("outcome", outcome.as_str());
+        if let Some(code) = &summary.error_code {
             span.record("error.code", code.as_str());
         }
-        tracing::info!(parent: span, outcome, "stream ended");
+        tracing::info!(parent: span, outcome = outcome.as_str(), "stream ended");
+        self.on_end.on_stream_end(&summary);
     }
 }
 
