@@ -10,9 +10,10 @@ mod support;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
-use tower_llm_stream::dialect::{
-    AnthropicMessages, Dialect, Gemini, OpenAiCompatible, Passthrough,
-};
+use tower_llm_stream::dialect::{Dialect, Passthrough};
+use tower_llm_stream::provider::anthropic::AnthropicMessages;
+use tower_llm_stream::provider::gemini::Gemini;
+use tower_llm_stream::provider::openai::OpenAiCompatible;
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::standard::Frames;
 use tower_llm_stream::usage::ChatNormalizer;

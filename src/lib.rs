@@ -44,8 +44,6 @@ pub mod error_event;
 pub mod eventstream;
 pub mod ndjson;
 pub mod observe;
-#[cfg(feature = "provider")]
-#[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
 pub mod provider;
 pub mod reframe;
 pub mod sse;

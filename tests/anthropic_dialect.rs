@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::Value;
-use tower_llm_stream::dialect::AnthropicMessages;
+use tower_llm_stream::provider::anthropic::AnthropicMessages;
 
 fn run(steps: Vec<Step>) -> Vec<String> {
     common::dialects::run_stack(AnthropicMessages::new(), steps)

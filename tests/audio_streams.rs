@@ -8,7 +8,7 @@ use bytes::Bytes;
 use common::dialects::run_stack;
 use common::script::Step;
 use serde_json::Value;
-use tower_llm_stream::dialect::OpenAiCompatible;
+use tower_llm_stream::provider::openai::OpenAiCompatible;
 
 fn run(path: &str) -> (Vec<Value>, Vec<Value>, Vec<String>) {
     let raw = common::fixture(path);

@@ -8,8 +8,8 @@ use common::dialects::{Seen, assert_standard, client_view, run_stack_as};
 use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tower_llm_stream::dialect::Bedrock;
 use tower_llm_stream::eventstream::encode_message;
+use tower_llm_stream::provider::bedrock::Bedrock;
 
 const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 

@@ -7,7 +7,7 @@ use common::dialects::{Seen, assert_standard, client_view, run_stack};
 use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tower_llm_stream::dialect::Cohere;
+use tower_llm_stream::provider::cohere::Cohere;
 
 /// The upstream's own facts.
 fn upstream_view(raw: &[u8]) -> Seen {

@@ -6,7 +6,7 @@ use common::script::{ScriptBody, data, frames};
 use http::{Request, Response};
 use std::convert::Infallible;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+use tower_llm_stream::provider::{AnyDialect, Endpoint};
 use tower_llm_stream::reframe::SseReframeLayer;
 
 const ANTHROPIC: &str = concat!(

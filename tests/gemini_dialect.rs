@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tower_llm_stream::dialect::Gemini;
+use tower_llm_stream::provider::gemini::Gemini;
 
 fn run(steps: Vec<Step>) -> Vec<String> {
     common::dialects::run_stack(Gemini::new(), steps)

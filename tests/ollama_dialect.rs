@@ -6,8 +6,8 @@ use bytes::Bytes;
 use common::dialects::{assert_standard, chat_chunks, client_view, run_stack_as};
 use common::script::{Step, data};
 use proptest::prelude::*;
-use tower_llm_stream::dialect::Ollama;
 use tower_llm_stream::ndjson::NdjsonDecoder;
+use tower_llm_stream::provider::ollama::Ollama;
 
 fn run(raw: &[u8], cuts: &[usize]) -> Vec<String> {
     let steps = common::split_at(raw, cuts)

@@ -9,7 +9,7 @@ use common::script::Step;
 use proptest::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use tower_llm_stream::dialect::OpenAiCompatible;
+use tower_llm_stream::provider::openai::OpenAiCompatible;
 
 /// Text per (choice, field) as a client accumulates it. With `upstream`, the quirks are read
 /// the way the dialect documents them: `reasoning` and Mistral's thinking parts are

@@ -7,7 +7,7 @@ use common::dialects::run_stack;
 use common::script::{Step, data};
 use proptest::prelude::*;
 use serde_json::Value;
-use tower_llm_stream::dialect::OpenAiResponses;
+use tower_llm_stream::provider::openai::OpenAiResponses;
 
 /// (event type line, JSON data) of each event.
 fn events(raw: &[u8]) -> Vec<(Option<String>, Value)> {

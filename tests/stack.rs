@@ -8,7 +8,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_llm_stream::LlmStreamLayer;
-use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+use tower_llm_stream::provider::{AnyDialect, Endpoint};
 
 const ADMIN_ERROR: &str = "{\"detail\": \"not allowed\"}";
 

@@ -6,9 +6,13 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use tower_llm_stream::standard::Frames;
-use tower_llm_stream::dialect::{
-    AnthropicMessages, Bedrock, Cohere, Dialect, Gemini, Ollama, OpenAiCompatible, OpenAiResponses, Passthrough,
-};
+use tower_llm_stream::dialect::{Dialect, Passthrough};
+use tower_llm_stream::provider::anthropic::AnthropicMessages;
+use tower_llm_stream::provider::bedrock::Bedrock;
+use tower_llm_stream::provider::cohere::Cohere;
+use tower_llm_stream::provider::gemini::Gemini;
+use tower_llm_stream::provider::ollama::Ollama;
+use tower_llm_stream::provider::openai::{OpenAiCompatible, OpenAiResponses};
 use tower_llm_stream::eventstream::EventStreamDecoder;
 use tower_llm_stream::ndjson::NdjsonDecoder;
 use tower_llm_stream::sse::{Block, DecodeError, Decoder};

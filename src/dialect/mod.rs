@@ -4,25 +4,9 @@
 //! out, no I/O and no timers. [`SseReframeLayer`](crate::reframe::SseReframeLayer) drives it.
 //! [`Passthrough`] forwards OpenAI-compatible streams as they are, one canonical frame per block.
 
-mod anthropic;
-mod any;
-mod bedrock;
-mod cohere;
-mod gemini;
-mod ollama;
-mod openai_compat;
 mod passthrough;
-mod responses;
 
-pub use anthropic::AnthropicMessages;
-pub use any::{AnyDialect, Endpoint};
-pub use bedrock::Bedrock;
-pub use cohere::Cohere;
-pub use gemini::Gemini;
-pub use ollama::Ollama;
-pub use openai_compat::OpenAiCompatible;
 pub use passthrough::Passthrough;
-pub use responses::OpenAiResponses;
 
 use crate::error::StreamError;
 use crate::sse::Block;

@@ -1,12 +1,26 @@
-//! What a proxy needs besides the layers: `provider/model` routing, providers configured from
-//! the environment, request translation from the OpenAI chat request to each provider's own API,
-//! upstream auth headers, and folding a standard stream back into one `chat.completion`.
+//! Everything the crate knows about each provider, one folder per provider API: its stream
+//! dialect, and (cargo feature `provider`, on by default) its request translation, URL and
+//! auth. [`ProviderKind`] is the one identity type that maps to all of them;
+//! [`AnyDialect`] is the dialect of any of them, chosen at run time.
 //!
-//! Behind the `provider` cargo feature (on by default). The example proxy is thin glue over
-//! it; an axum or hyper app can use it the same way:
+//! | folder | API | dialect | request |
+//! |---|---|---|---|
+//! | [`openai`] | OpenAI and compatible servers | [`OpenAiCompatible`](openai::OpenAiCompatible), [`OpenAiResponses`](openai::OpenAiResponses) | forwarded, model rewritten |
+//! | [`anthropic`] | Messages | [`AnthropicMessages`](anthropic::AnthropicMessages) | translated |
+//! | [`gemini`] | `streamGenerateContent` | [`Gemini`](gemini::Gemini) | translated |
+//! | [`cohere`] | v2 chat | [`Cohere`](cohere::Cohere) | translated |
+//! | [`ollama`] | native `/api/chat` | [`Ollama`](ollama::Ollama) | translated |
+//! | [`bedrock`] | ConverseStream | [`Bedrock`](bedrock::Bedrock) | not yet routable |
+//!
+//! With the `provider` feature, what a proxy needs besides the layers: `provider/model`
+//! routing, providers configured from the environment, request translation from the OpenAI
+//! chat request to each provider's own API, upstream auth headers, and folding a standard
+//! stream back into one `chat.completion`. The example proxy is thin glue over it; an axum
+//! or hyper app can use it the same way:
 //!
 //! ```
-//! use tower_llm_stream::dialect::Endpoint;
+//! # #[cfg(feature = "provider")] {
+//! use tower_llm_stream::provider::Endpoint;
 //! use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 //!
 //! let providers = Providers::new()
@@ -30,6 +44,7 @@
 //! assert_eq!(sent["system"], "Be brief.");
 //! assert_eq!(sent["model"], "claude-sonnet-4-5");
 //! assert_eq!(sent["max_tokens"], 4096); // Anthropic requires it; OpenAI's default is unbounded
+//! # }
 //! ```
 //!
 //! What crosses to the upstream is built from scratch: the translated body, `content-type`,
@@ -65,19 +80,115 @@
 //! and folded back into one `chat.completion` ([`ChatCompletionAggregator`]), so the client
 //! gets OpenAI's shape either way.
 
+pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
+pub mod gemini;
+pub mod ollama;
+pub mod openai;
+
+#[cfg(feature = "provider")]
 mod aggregate;
+mod any;
+#[cfg(feature = "provider")]
 mod registry;
-mod translate;
+#[cfg(feature = "provider")]
+mod request;
+#[cfg(feature = "provider")]
 mod upstream;
 
+pub use any::{AnyDialect, Endpoint};
+
+#[cfg(feature = "provider")]
 pub use aggregate::ChatCompletionAggregator;
-pub use registry::{ApiKey, Provider, ProviderKind, Providers, Route};
+#[cfg(feature = "provider")]
+pub use registry::{ApiKey, Provider, Providers, Route};
+#[cfg(feature = "provider")]
 pub use upstream::UpstreamRequest;
 
+#[cfg(feature = "provider")]
 use bytes::Bytes;
+#[cfg(feature = "provider")]
 use http::StatusCode;
+#[cfg(feature = "provider")]
 use std::fmt;
 
+/// The provider APIs the crate knows: what a provider speaks decides its dialect and (feature
+/// `provider`) its request translation, URL and auth.
+///
+/// ```
+/// use tower_llm_stream::provider::{AnyDialect, Endpoint, ProviderKind};
+///
+/// assert_eq!(ProviderKind::from_name("Anthropic"), ProviderKind::Anthropic);
+/// assert_eq!(ProviderKind::from_name("groq"), ProviderKind::OpenAiCompatible);
+/// let dialect = ProviderKind::Gemini.dialect(Endpoint::ChatCompletions);
+/// assert!(matches!(dialect, AnyDialect::Gemini(_)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// OpenAI's API or a compatible one (OpenAI, Groq, Mistral, DeepSeek, OpenRouter, vLLM,
+    /// llama.cpp, …): every endpoint, the body forwarded with the model name rewritten.
+    OpenAiCompatible,
+    /// Anthropic's Messages API (`POST /messages`, `x-api-key`).
+    Anthropic,
+    /// Google's Gemini API (`:streamGenerateContent?alt=sse`, `x-goog-api-key`).
+    Gemini,
+    /// Cohere's v2 chat API (`POST /chat`).
+    Cohere,
+    /// Ollama's native API (`POST /api/chat`, NDJSON).
+    Ollama,
+    /// Amazon Bedrock's ConverseStream (AWS event-stream); its stream is read, requests are
+    /// not yet routed to it.
+    Bedrock,
+}
+
+impl ProviderKind {
+    /// The API a provider speaks, from the name the proxy gives it: `anthropic`, `gemini` (or
+    /// `google`), `cohere`, `ollama` (native API), `bedrock`; any other name (`openai`,
+    /// `azure`, `groq`, `mistral`, `deepseek`, `openrouter`, `vllm`, `llamacpp`, a custom
+    /// server) is OpenAI-compatible. Case is ignored.
+    #[must_use]
+    pub fn from_name(name: &str) -> ProviderKind {
+        let lowercase = |known: &str| name.eq_ignore_ascii_case(known);
+        if lowercase("anthropic") {
+            ProviderKind::Anthropic
+        } else if lowercase("gemini") || lowercase("google") {
+            ProviderKind::Gemini
+        } else if lowercase("cohere") {
+            ProviderKind::Cohere
+        } else if lowercase("ollama") {
+            ProviderKind::Ollama
+        } else if lowercase("bedrock") {
+            ProviderKind::Bedrock
+        } else {
+            ProviderKind::OpenAiCompatible
+        }
+    }
+
+    /// The dialect this API streams for an endpoint: each API's own, and for
+    /// OpenAI-compatible upstreams the Responses API normalizer on [`Endpoint::Responses`].
+    #[must_use]
+    pub fn dialect(self, endpoint: Endpoint) -> AnyDialect {
+        match (self, endpoint) {
+            (ProviderKind::Anthropic, _) => {
+                AnyDialect::Anthropic(anthropic::AnthropicMessages::new())
+            }
+            (ProviderKind::Gemini, _) => AnyDialect::Gemini(gemini::Gemini::new()),
+            (ProviderKind::Cohere, _) => AnyDialect::Cohere(cohere::Cohere::new()),
+            (ProviderKind::Ollama, _) => AnyDialect::Ollama(ollama::Ollama::new()),
+            (ProviderKind::Bedrock, _) => AnyDialect::Bedrock(bedrock::Bedrock::new()),
+            (ProviderKind::OpenAiCompatible, Endpoint::Responses) => {
+                AnyDialect::Responses(openai::OpenAiResponses::new())
+            }
+            (ProviderKind::OpenAiCompatible, _) => {
+                AnyDialect::OpenAi(openai::OpenAiCompatible::new())
+            }
+        }
+    }
+}
+
+#[cfg(feature = "provider")]
 /// A request the proxy refuses before anything is sent upstream: an unknown provider or
 /// model, a malformed body, a parameter the provider cannot honor. Renders as OpenAI's error
 /// shape.
@@ -91,6 +202,7 @@ pub struct RequestError {
     pub message: String,
 }
 
+#[cfg(feature = "provider")]
 impl RequestError {
     /// A `400 Bad Request` with a code and a message.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -117,10 +229,12 @@ impl RequestError {
     }
 }
 
+#[cfg(feature = "provider")]
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}): {}", self.status, self.code, self.message)
     }
 }
 
+#[cfg(feature = "provider")]
 impl std::error::Error for RequestError {}

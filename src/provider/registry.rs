@@ -1,25 +1,7 @@
 //! Providers, their configuration from the environment, and `provider/model` routing.
 
-use super::RequestError;
+use super::{ProviderKind, RequestError};
 use std::fmt;
-
-/// Which API a provider speaks, i.e. how requests are translated and which dialect reads its
-/// streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProviderKind {
-    /// OpenAI's API or a compatible one (OpenAI, Groq, Mistral, DeepSeek, OpenRouter, vLLM,
-    /// llama.cpp, …): every endpoint, the body forwarded with the model name rewritten.
-    OpenAiCompatible,
-    /// Anthropic's Messages API (`POST /messages`, `x-api-key`).
-    Anthropic,
-    /// Google's Gemini API (`:streamGenerateContent?alt=sse`, `x-goog-api-key`).
-    Gemini,
-    /// Cohere's v2 chat API (`POST /chat`).
-    Cohere,
-    /// Ollama's native API (`POST /api/chat`, NDJSON).
-    Ollama,
-}
 
 /// A provider API key. Its `Debug` shows only that a key is set; there is no `Display`: the
 /// value leaves only through [`ApiKey::expose`], into the upstream request's auth header.

@@ -2,10 +2,10 @@
 //! the answer.
 
 use super::RequestError;
-use super::registry::{ProviderKind, Route};
-use super::translate::{self, ChatRequest};
+use super::registry::Route;
+use super::request::ChatRequest;
+use super::{AnyDialect, Endpoint, ProviderKind, anthropic, cohere, gemini, ollama};
 use crate::body_util::{for_each_entry, raw_string};
-use crate::dialect::{AnyDialect, Endpoint};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode};
@@ -62,14 +62,7 @@ impl Route<'_> {
     /// The dialect the provider streams on this endpoint.
     #[must_use]
     pub fn dialect(&self, endpoint: Endpoint) -> AnyDialect {
-        let name = match self.provider.kind() {
-            ProviderKind::OpenAiCompatible => "openai",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-            ProviderKind::Cohere => "cohere",
-            ProviderKind::Ollama => "ollama",
-        };
-        AnyDialect::for_provider(name, endpoint)
+        self.provider.kind().dialect(endpoint)
     }
 
     /// The head of the upstream request: `POST`, the provider's URL for the endpoint, its
@@ -99,6 +92,15 @@ impl Route<'_> {
             ProviderKind::Anthropic => format!("{base}/messages"),
             ProviderKind::Cohere => format!("{base}/chat"),
             ProviderKind::Ollama => format!("{base}/api/chat"),
+            ProviderKind::Bedrock => {
+                return Err(RequestError::bad_request(
+                    "unsupported_provider",
+                    format!(
+                        "provider {:?} is Bedrock: its streams can be read (the Bedrock dialect), but requests are not routed to it yet",
+                        provider.name()
+                    ),
+                ));
+            }
             ProviderKind::Gemini => {
                 let model = self.model.strip_prefix("models/").unwrap_or(self.model);
                 if !model
@@ -202,10 +204,10 @@ impl Route<'_> {
             _ => {
                 let request = ChatRequest::parse(&map)?;
                 match kind {
-                    ProviderKind::Anthropic => translate::anthropic(&request, self.model)?,
-                    ProviderKind::Gemini => translate::gemini(&request)?,
-                    ProviderKind::Cohere => translate::cohere(&request, self.model)?,
-                    _ => translate::ollama(&request, self.model)?,
+                    ProviderKind::Anthropic => anthropic::request::anthropic(&request, self.model)?,
+                    ProviderKind::Gemini => gemini::request::gemini(&request)?,
+                    ProviderKind::Cohere => cohere::request::cohere(&request, self.model)?,
+                    _ => ollama::request::ollama(&request, self.model)?,
                 }
             }
         };
@@ -259,7 +261,7 @@ impl Route<'_> {
     /// the `Value` path. A body that is not JSON is refused with `invalid_json`.
     ///
     /// ```
-    /// use tower_llm_stream::dialect::Endpoint;
+    /// use tower_llm_stream::provider::Endpoint;
     /// use tower_llm_stream::provider::Providers;
     ///
     /// let vars = [("OPENAI_API_KEY".to_owned(), "sk-test".to_owned())];

@@ -11,12 +11,12 @@
 //!
 //! The dialect is the layer's (cloned for each response), unless the response or the request
 //! carries an extension of the same type, which wins (response first): a handler that knows
-//! the provider names it, e.g. with an [`AnyDialect`](crate::dialect::AnyDialect).
+//! the provider names it, e.g. with an [`AnyDialect`](crate::provider::AnyDialect).
 //!
 //! Only `text/event-stream` responses are reframed, and the framing a dialect reads
 //! ([`Dialect::framing`](crate::dialect::Dialect::framing)): `application/x-ndjson` for
-//! [`Ollama`](crate::dialect::Ollama), `application/vnd.amazon.eventstream` for
-//! [`Bedrock`](crate::dialect::Bedrock); they become `text/event-stream`. Others pass through
+//! [`Ollama`](crate::provider::ollama::Ollama), `application/vnd.amazon.eventstream` for
+//! [`Bedrock`](crate::provider::bedrock::Bedrock); they become `text/event-stream`. Others pass through
 //! untouched. Reframed
 //! responses lose `Content-Length` and get `Cache-Control: no-cache` and
 //! `X-Accel-Buffering: no`; trailers are kept.

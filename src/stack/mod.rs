@@ -18,7 +18,7 @@
 //! use http_body_util::{BodyExt, Full};
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_llm_stream::LlmStreamLayer;
-//! use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+//! use tower_llm_stream::provider::{AnyDialect, Endpoint};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -68,7 +68,7 @@ pub type LlmStream<S, D = Passthrough, C = ()> =
 /// use std::time::Duration;
 /// use http::HeaderName;
 /// use tower_llm_stream::{LlmStreamLayer, StreamTimeoutLayer};
-/// use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+/// use tower_llm_stream::provider::{AnyDialect, Endpoint};
 ///
 /// let layer = LlmStreamLayer::new()
 ///     .dialect(AnyDialect::for_provider("gemini", Endpoint::ChatCompletions))

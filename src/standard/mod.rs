@@ -31,8 +31,8 @@ pub(crate) mod probe;
 pub mod write;
 
 pub use self::write::{
-    ChatChunkWriter, DONE_FRAME, data_frame, error_frame, error_json, json_string,
-    responses_error_frame,
+    ChatChunkWriter, DONE_FRAME, data_frame, error_frame, error_json, finish_reason_for_stop,
+    json_string, responses_error_frame,
 };
 
 use bytes::Bytes;

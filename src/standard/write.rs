@@ -88,6 +88,27 @@ pub fn responses_error_frame(
     ))
 }
 
+/// The standard finish reason for a stop reason of Anthropic's or Bedrock's (`end_turn`,
+/// `max_tokens`, `tool_use`, `refusal`, `guardrail_intervened`, …).
+///
+/// ```
+/// use tower_llm_stream::standard::finish_reason_for_stop;
+///
+/// assert_eq!(finish_reason_for_stop("max_tokens"), "length");
+/// assert_eq!(finish_reason_for_stop("tool_use"), "tool_calls");
+/// assert_eq!(finish_reason_for_stop("guardrail_intervened"), "content_filter");
+/// assert_eq!(finish_reason_for_stop("end_turn"), "stop");
+/// ```
+#[must_use]
+pub fn finish_reason_for_stop(reason: &str) -> &'static str {
+    match reason {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" | "guardrail_intervened" | "content_filtered" => "content_filter",
+        _ => "stop", // end_turn, stop_sequence, pause_turn
+    }
+}
+
 /// `data: <compact JSON>\n\n`: an untyped event whose data is `value`.
 ///
 /// ```

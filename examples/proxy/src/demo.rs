@@ -21,7 +21,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Sleep;
 use tower_llm_stream::BoxError;
-use tower_llm_stream::dialect::Endpoint;
+use tower_llm_stream::provider::Endpoint;
 use tower_llm_stream::provider::{Provider, ProviderKind};
 
 /// The demo's host: `.invalid` never resolves, so nothing can reach a real server by it.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+use tower_llm_stream::provider::{AnyDialect, Endpoint};
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
 /// What the upstream received.

@@ -1,6 +1,6 @@
 //! OpenAI Responses API streams, normalized: numbering, indexes and `*.added` events.
 
-use super::Dialect;
+use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
@@ -238,7 +238,7 @@ impl Dialect for OpenAiResponses {
     }
 
     fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
-        super::translate_if_whole_json(self, block, out)
+        crate::dialect::translate_if_whole_json(self, block, out)
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

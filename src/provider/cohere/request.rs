@@ -1,7 +1,9 @@
 //! OpenAI chat request → Cohere v2 chat request.
 
-use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice, put, unsupported};
 use crate::provider::RequestError;
+use crate::provider::request::{
+    ChatRequest, Message, Part, ResponseFormat, ToolChoice, put, unsupported,
+};
 use serde_json::{Map, Value, json};
 
 fn content(parts: &[Part]) -> Value {
@@ -111,6 +113,7 @@ pub(crate) fn cohere(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::request::ChatRequest;
 
     fn translate(body: Value) -> Result<Value, RequestError> {
         let Value::Object(map) = body else { panic!() };

@@ -1,15 +1,5 @@
 //! The OpenAI chat request, read once into a typed view, and written out in each provider's
-//! API. Each provider module only writes; reading and validating is shared here.
-
-mod anthropic;
-mod cohere;
-mod gemini;
-mod ollama;
-
-pub(crate) use anthropic::anthropic;
-pub(crate) use cohere::cohere;
-pub(crate) use gemini::gemini;
-pub(crate) use ollama::ollama;
+//! API. Each provider's `request` module only writes; reading and validating is shared here.
 
 use super::RequestError;
 use serde_json::{Map, Value};
@@ -129,7 +119,7 @@ fn invalid(message: impl Into<String>) -> RequestError {
     RequestError::bad_request("invalid_request", message)
 }
 
-fn unsupported(provider: &str, what: impl std::fmt::Display) -> RequestError {
+pub(crate) fn unsupported(provider: &str, what: impl std::fmt::Display) -> RequestError {
     RequestError::bad_request(
         "unsupported_parameter",
         format!("{what} is not supported by provider {provider:?}"),

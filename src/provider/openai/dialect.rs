@@ -1,6 +1,6 @@
 //! OpenAI-compatible upstreams with their quirks → canonical chat completion chunks.
 
-use super::Dialect;
+use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 /// For upstreams that speak OpenAI's chat and completions dialect, each with its quirks:
 /// OpenAI, Azure, vLLM, llama.cpp, Ollama's `/v1`, Groq, Mistral, DeepSeek, OpenRouter.
 ///
-/// On top of [`Passthrough`](super::Passthrough) (same terminator rules):
+/// On top of [`Passthrough`](crate::dialect::Passthrough) (same terminator rules):
 /// - `delta.reasoning` (Groq, OpenRouter) → `reasoning_content`, DeepSeek's name for it;
 /// - `delta.content` as an array of parts (Mistral's Magistral: `thinking` parts and `text`
 ///   parts) → `reasoning_content` and a `content` string;
@@ -228,7 +228,7 @@ impl Dialect for OpenAiCompatible {
         if block.event().is_some_and(|e| e.data() == "[DONE]") {
             return self.on_block(block, out);
         }
-        Err(super::cut_mid_event())
+        Err(crate::dialect::cut_mid_event())
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

@@ -1,9 +1,9 @@
 //! OpenAI chat request → Anthropic Messages request.
 
-use super::{
+use crate::provider::RequestError;
+use crate::provider::request::{
     ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, put, unsupported,
 };
-use crate::provider::RequestError;
 use serde_json::{Map, Value, json};
 
 /// Anthropic requires `max_tokens`; OpenAI's is unbounded, so a generous default.
@@ -118,6 +118,7 @@ pub(crate) fn anthropic(request: &ChatRequest<'_>, model: &str) -> Result<Value,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::request::ChatRequest;
 
     fn translate(body: Value) -> Result<Value, RequestError> {
         let Value::Object(map) = body else { panic!() };

@@ -1,7 +1,9 @@
 //! OpenAI chat request → Gemini `generateContent` request.
 
-use super::{ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, put};
 use crate::provider::RequestError;
+use crate::provider::request::{
+    ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, put,
+};
 use serde_json::{Map, Value, json};
 
 fn part(part: &Part) -> Value {
@@ -129,6 +131,7 @@ pub(crate) fn gemini(request: &ChatRequest<'_>) -> Result<Value, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::request::ChatRequest;
 
     fn translate(body: Value) -> Result<Value, RequestError> {
         let Value::Object(map) = body else { panic!() };

@@ -1,10 +1,11 @@
 //! Bedrock ConverseStream (AWS event-stream) → canonical chat completion chunks.
 
-use super::{Dialect, Frames, Framing};
+use crate::dialect::{Dialect, Framing};
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
 use crate::standard::write::unix_now;
-use crate::standard::{ChatChunkWriter, error_frame, json_string};
+use crate::standard::{ChatChunkWriter, error_frame, finish_reason_for_stop, json_string};
 use serde_json::{Value, json};
 
 /// Translates Bedrock's ConverseStream (`/model/{id}/converse-stream`, binary
@@ -33,15 +34,6 @@ pub struct Bedrock {
     tool_of_block: Vec<Option<u32>>,
     finish_reason: Option<&'static str>,
     ended: bool,
-}
-
-fn map_stop_reason(reason: &str) -> &'static str {
-    match reason {
-        "tool_use" => "tool_calls",
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "guardrail_intervened" | "content_filtered" => "content_filter",
-        _ => "stop",
-    }
 }
 
 impl Bedrock {
@@ -155,7 +147,7 @@ impl Dialect for Bedrock {
             }
             "messageStop" => {
                 let reason = payload["stopReason"].as_str().unwrap_or("end_turn");
-                self.finish_reason = Some(map_stop_reason(reason));
+                self.finish_reason = Some(finish_reason_for_stop(reason));
             }
             "metadata" if self.finish_reason.is_some() => {
                 let usage = &payload["usage"];

@@ -1,9 +1,9 @@
 //! OpenAI chat request → Ollama native `/api/chat` request.
 
-use super::{
+use crate::provider::RequestError;
+use crate::provider::request::{
     ChatRequest, Function, Message, Part, ResponseFormat, ToolChoice, data_url, put, unsupported,
 };
-use crate::provider::RequestError;
 use serde_json::{Map, Value, json};
 
 fn text_and_images(parts: &[Part]) -> Result<(String, Vec<Value>), RequestError> {
@@ -117,6 +117,7 @@ pub(crate) fn ollama(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::request::ChatRequest;
 
     fn translate(body: Value) -> Result<Value, RequestError> {
         let Value::Object(map) = body else { panic!() };

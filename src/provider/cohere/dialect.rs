@@ -1,6 +1,6 @@
 //! Cohere v2 chat streaming → canonical chat completion chunks.
 
-use super::Dialect;
+use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
@@ -181,7 +181,7 @@ impl Dialect for Cohere {
             return Ok(()); // Cohere's own trailing [DONE]
         }
         let _ = (block, out);
-        Err(super::cut_mid_event())
+        Err(crate::dialect::cut_mid_event())
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

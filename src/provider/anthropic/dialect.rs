@@ -1,11 +1,11 @@
 //! Anthropic Messages streaming → canonical chat completion chunks.
 
-use super::Dialect;
+use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
 use crate::standard::write::unix_now;
-use crate::standard::{ChatChunkWriter, error_frame, json_string};
+use crate::standard::{ChatChunkWriter, error_frame, finish_reason_for_stop, json_string};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -30,7 +30,8 @@ use std::borrow::Cow;
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tower_llm_stream::dialect::{AnthropicMessages, Dialect};
+/// use tower_llm_stream::dialect::Dialect;
+/// use tower_llm_stream::provider::anthropic::AnthropicMessages;
 /// use tower_llm_stream::standard::Frames;
 /// use tower_llm_stream::sse::Decoder;
 ///
@@ -141,15 +142,6 @@ struct ErrorBody {
     kind: Option<String>,
     #[serde(default)]
     message: Option<String>,
-}
-
-fn map_stop_reason(reason: &str) -> &'static str {
-    match reason {
-        "max_tokens" | "model_context_window_exceeded" => "length",
-        "tool_use" => "tool_calls",
-        "refusal" => "content_filter",
-        _ => "stop", // end_turn, stop_sequence, pause_turn
-    }
 }
 
 impl AnthropicMessages {
@@ -295,7 +287,7 @@ impl Dialect for AnthropicMessages {
             }
             "message_delta" => {
                 if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
-                    self.finish_reason = Some(map_stop_reason(reason));
+                    self.finish_reason = Some(finish_reason_for_stop(reason));
                 }
                 if let Some(usage) = &event.usage {
                     self.usage(usage);
@@ -334,7 +326,7 @@ impl Dialect for AnthropicMessages {
         if is_stop {
             return self.on_block(block, out);
         }
-        Err(super::cut_mid_event())
+        Err(crate::dialect::cut_mid_event())
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

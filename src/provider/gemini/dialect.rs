@@ -1,6 +1,6 @@
 //! Gemini `streamGenerateContent?alt=sse` → canonical chat completion chunks.
 
-use super::Dialect;
+use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
@@ -222,7 +222,7 @@ impl Dialect for Gemini {
     }
 
     fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
-        super::translate_if_whole_json(self, block, out)
+        crate::dialect::translate_if_whole_json(self, block, out)
     }
 
     fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError> {

@@ -1,6 +1,6 @@
 //! Ollama's native NDJSON streams (`/api/chat`, `/api/generate`) → canonical chat chunks.
 
-use super::Dialect;
+use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
@@ -68,8 +68,8 @@ impl Ollama {
 }
 
 impl Dialect for Ollama {
-    fn framing(&self) -> super::Framing {
-        super::Framing::Ndjson
+    fn framing(&self) -> crate::dialect::Framing {
+        crate::dialect::Framing::Ndjson
     }
 
     fn on_block(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
@@ -154,7 +154,7 @@ impl Dialect for Ollama {
     }
 
     fn on_unterminated(&mut self, block: Block, out: &mut Frames) -> Result<(), StreamError> {
-        super::translate_if_whole_json(self, block, out)
+        crate::dialect::translate_if_whole_json(self, block, out)
     }
 
     fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {

@@ -1,11 +1,16 @@
 //! One dialect type for every provider, chosen at run time.
 
-use super::{
-    AnthropicMessages, Bedrock, Cohere, Dialect, Frames, Gemini, Ollama, OpenAiCompatible,
-    OpenAiResponses, Passthrough,
-};
+use super::ProviderKind;
+use super::anthropic::AnthropicMessages;
+use super::bedrock::Bedrock;
+use super::cohere::Cohere;
+use super::gemini::Gemini;
+use super::ollama::Ollama;
+use super::openai::{OpenAiCompatible, OpenAiResponses};
+use crate::dialect::{Dialect, Framing, Passthrough};
 use crate::error::StreamError;
 use crate::sse::Block;
+use crate::standard::Frames;
 
 /// The streaming endpoints in scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +50,7 @@ impl Endpoint {
 /// layer's choice for that request.
 ///
 /// ```
-/// use tower_llm_stream::dialect::{AnyDialect, Endpoint};
+/// use tower_llm_stream::provider::{AnyDialect, Endpoint};
 /// use tower_llm_stream::reframe::SseReframeLayer;
 ///
 /// let dialect = AnyDialect::for_provider("anthropic", Endpoint::ChatCompletions);
@@ -92,15 +97,7 @@ impl AnyDialect {
     /// Responses API normalizer for [`Endpoint::Responses`].
     #[must_use]
     pub fn for_provider(provider: &str, endpoint: Endpoint) -> AnyDialect {
-        match (provider.to_ascii_lowercase().as_str(), endpoint) {
-            ("anthropic", _) => AnyDialect::Anthropic(AnthropicMessages::new()),
-            ("gemini" | "google", _) => AnyDialect::Gemini(Gemini::new()),
-            ("cohere", _) => AnyDialect::Cohere(Cohere::new()),
-            ("ollama", _) => AnyDialect::Ollama(Ollama::new()),
-            ("bedrock", _) => AnyDialect::Bedrock(Bedrock::new()),
-            (_, Endpoint::Responses) => AnyDialect::Responses(OpenAiResponses::new()),
-            _ => AnyDialect::OpenAi(OpenAiCompatible::new()),
-        }
+        ProviderKind::from_name(provider).dialect(endpoint)
     }
 
     fn inner(&mut self) -> &mut dyn Dialect {
@@ -126,11 +123,11 @@ impl Dialect for AnyDialect {
         self.inner().on_unterminated(block, out)
     }
 
-    fn framing(&self) -> super::Framing {
+    fn framing(&self) -> Framing {
         match self {
             AnyDialect::Ollama(d) => d.framing(),
             AnyDialect::Bedrock(d) => d.framing(),
-            _ => super::Framing::Sse,
+            _ => Framing::Sse,
         }
     }
 

@@ -1,0 +1,8 @@
+//! Anthropic's Messages API: its stream dialect ([`AnthropicMessages`]) and, with the
+//! `provider` feature, the translation of an OpenAI chat request into a Messages request.
+
+mod dialect;
+#[cfg(feature = "provider")]
+pub(crate) mod request;
+
+pub use self::dialect::AnthropicMessages;

@@ -1,0 +1,8 @@
+//! Google's Gemini API (`streamGenerateContent?alt=sse`): its stream dialect ([`Gemini`])
+//! and, with the `provider` feature, the request translation.
+
+mod dialect;
+#[cfg(feature = "provider")]
+pub(crate) mod request;
+
+pub use self::dialect::Gemini;

@@ -1,0 +1,9 @@
+//! OpenAI's API and every OpenAI-compatible server (Azure, Groq, Mistral, DeepSeek,
+//! OpenRouter, vLLM, llama.cpp, Ollama's `/v1`): the chat, completions and audio stream
+//! dialect ([`OpenAiCompatible`]) and the Responses API's ([`OpenAiResponses`]).
+
+mod dialect;
+mod responses;
+
+pub use self::dialect::OpenAiCompatible;
+pub use self::responses::OpenAiResponses;
