@@ -10,7 +10,7 @@
 //! | [`gemini`] | `streamGenerateContent` | [`Gemini`](gemini::Gemini) | translated |
 //! | [`cohere`] | v2 chat | [`Cohere`](cohere::Cohere) | translated |
 //! | [`ollama`] | native `/api/chat` | [`Ollama`](ollama::Ollama) | translated |
-//! | [`bedrock`] | ConverseStream | [`Bedrock`](bedrock::Bedrock) | not yet routable |
+//! | [`bedrock`] | ConverseStream | [`Bedrock`](bedrock::Bedrock) | translated, SigV4-signed ([`AwsCredentials`](bedrock::AwsCredentials)) |
 //!
 //! With the `provider` feature, what a proxy needs besides the layers: `provider/model`
 //! routing, providers configured from the environment, request translation from the OpenAI
@@ -138,8 +138,8 @@ pub enum ProviderKind {
     Cohere,
     /// Ollama's native API (`POST /api/chat`, NDJSON).
     Ollama,
-    /// Amazon Bedrock's ConverseStream (AWS event-stream); its stream is read, requests are
-    /// not yet routed to it.
+    /// Amazon Bedrock's ConverseStream (`POST /model/{id}/converse-stream`, AWS event-stream),
+    /// requests signed with SigV4.
     Bedrock,
 }
 

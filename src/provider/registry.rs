@@ -1,5 +1,6 @@
 //! Providers, their configuration from the environment, and `provider/model` routing.
 
+use super::bedrock::AwsCredentials;
 use super::{ProviderKind, RequestError};
 use std::fmt;
 
@@ -59,6 +60,7 @@ pub struct Provider {
     kind: ProviderKind,
     base_url: String,
     api_key: Option<ApiKey>,
+    aws: Option<AwsCredentials>,
     models: Vec<String>,
     include_usage: bool,
 }
@@ -105,6 +107,7 @@ impl Provider {
             kind,
             base_url,
             api_key: None,
+            aws: None,
             models: Vec::new(),
             include_usage: true,
         })
@@ -115,6 +118,40 @@ impl Provider {
         let key = key.into();
         self.api_key = (!key.is_empty()).then(|| ApiKey::new(key));
         self
+    }
+
+    /// Sets the AWS credentials and region a Bedrock provider signs its requests with (SigV4).
+    ///
+    /// ```
+    /// use tower_llm_stream::provider::bedrock::AwsCredentials;
+    /// use tower_llm_stream::provider::{Endpoint, Provider, ProviderKind, Providers};
+    ///
+    /// let credentials = AwsCredentials::new("AKIDEXAMPLE", "secret", None, "us-east-1");
+    /// let bedrock = Provider::new("bedrock", ProviderKind::Bedrock, "https://bedrock-runtime.us-east-1.amazonaws.com")
+    ///     .unwrap()
+    ///     .aws_credentials(credentials);
+    /// let providers = Providers::new().with(bedrock);
+    /// let route = providers.route("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0").unwrap();
+    /// let body = serde_json::json!({"messages": [{"role": "user", "content": "Hi"}], "stream": true});
+    /// let upstream = route.prepare(Endpoint::ChatCompletions, body).unwrap();
+    /// assert_eq!(
+    ///     upstream.request.uri(),
+    ///     "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic%2Eclaude%2D3%2D5%2Dhaiku%2D20241022%2Dv1%3A0/converse-stream"
+    /// );
+    /// let auth = upstream.request.headers()["authorization"].to_str().unwrap();
+    /// assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+    /// assert!(auth.contains("/us-east-1/bedrock/aws4_request"));
+    /// ```
+    #[must_use]
+    pub fn aws_credentials(mut self, credentials: AwsCredentials) -> Self {
+        self.aws = Some(credentials);
+        self
+    }
+
+    /// The AWS credentials, for a Bedrock provider.
+    #[must_use]
+    pub fn aws(&self) -> Option<&AwsCredentials> {
+        self.aws.as_ref()
     }
 
     /// The models this provider offers. When the list is not empty, a request for another
@@ -237,6 +274,39 @@ const KNOWN: &[(&str, &str, ProviderKind, &str, bool)] = &[
     ),
 ];
 
+/// The Bedrock provider the variables describe, if any (see [`Providers::from_vars`]).
+fn bedrock_from_vars(
+    vars: &std::collections::HashMap<String, String>,
+) -> Result<Option<Provider>, ConfigError> {
+    let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
+    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
+    let (access, secret) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"));
+    let (url, models) = (get("BEDROCK_BASE_URL"), get("BEDROCK_MODELS"));
+    let asked = url.is_some() || models.is_some();
+    let (Some(region), Some(access), Some(secret)) = (region, access, secret) else {
+        if asked {
+            return Err(ConfigError(
+                "bedrock: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (or unset BEDROCK_BASE_URL and BEDROCK_MODELS)".to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    let base = url.unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
+    let credentials = AwsCredentials::new(access, secret, get("AWS_SESSION_TOKEN"), region);
+    let mut provider =
+        Provider::new("bedrock", ProviderKind::Bedrock, &base)?.aws_credentials(credentials);
+    if let Some(models) = models {
+        provider = provider.models(
+            models
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok(Some(provider))
+}
+
 /// The enabled providers, by name.
 ///
 /// ```
@@ -294,6 +364,12 @@ impl Providers {
     /// enabled when `P_API_KEY` or `P_BASE_URL` is set and not empty; `P_BASE_URL` replaces
     /// the public endpoint (a gateway, a local mock); `P_MODELS`, a comma-separated list,
     /// restricts the models it accepts and is what `/v1/models` lists.
+    ///
+    /// `bedrock` signs with AWS credentials instead of a key: it is enabled when
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION` (or `AWS_DEFAULT_REGION`)
+    /// are set (`AWS_SESSION_TOKEN` too for temporary credentials), or when `BEDROCK_BASE_URL`
+    /// or `BEDROCK_MODELS` is set, which then requires them; its URL is
+    /// `https://bedrock-runtime.REGION.amazonaws.com` unless `BEDROCK_BASE_URL` says otherwise.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -323,6 +399,9 @@ impl Providers {
                 );
             }
             providers.insert(provider);
+        }
+        if let Some(bedrock) = bedrock_from_vars(&vars)? {
+            providers.insert(bedrock);
         }
         Ok(providers)
     }

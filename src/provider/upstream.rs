@@ -4,7 +4,7 @@
 use super::RequestError;
 use super::registry::Route;
 use super::request::ChatRequest;
-use super::{AnyDialect, Endpoint, ProviderKind, anthropic, cohere, gemini, ollama};
+use super::{AnyDialect, Endpoint, ProviderKind, anthropic, bedrock, cohere, gemini, ollama};
 use crate::body_util::{for_each_entry, raw_string};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -93,13 +93,12 @@ impl Route<'_> {
             ProviderKind::Cohere => format!("{base}/chat"),
             ProviderKind::Ollama => format!("{base}/api/chat"),
             ProviderKind::Bedrock => {
-                return Err(RequestError::bad_request(
-                    "unsupported_provider",
-                    format!(
-                        "provider {:?} is Bedrock: its streams can be read (the Bedrock dialect), but requests are not routed to it yet",
-                        provider.name()
-                    ),
-                ));
+                // Model ids have `:` (`anthropic.claude-3-5-haiku-20241022-v1:0`) and ARNs `/`.
+                let model = percent_encoding::utf8_percent_encode(
+                    self.model,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                format!("{base}/model/{model}/converse-stream")
             }
             ProviderKind::Gemini => {
                 let model = self.model.strip_prefix("models/").unwrap_or(self.model);
@@ -124,6 +123,8 @@ impl Route<'_> {
                 ACCEPT,
                 if streams && kind == ProviderKind::Ollama {
                     "application/x-ndjson"
+                } else if streams && kind == ProviderKind::Bedrock {
+                    "application/vnd.amazon.eventstream"
                 } else if streams {
                     "text/event-stream"
                 } else {
@@ -207,6 +208,7 @@ impl Route<'_> {
                     ProviderKind::Anthropic => anthropic::request::anthropic(&request, self.model)?,
                     ProviderKind::Gemini => gemini::request::gemini(&request)?,
                     ProviderKind::Cohere => cohere::request::cohere(&request, self.model)?,
+                    ProviderKind::Bedrock => bedrock::request::bedrock(&request)?,
                     _ => ollama::request::ollama(&request, self.model)?,
                 }
             }
@@ -239,10 +241,14 @@ impl Route<'_> {
         endpoint: Endpoint,
         stream: bool,
     ) -> Result<UpstreamRequest, RequestError> {
-        let request = head
+        let mut request = head
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .map_err(|e| RequestError::bad_request("invalid_request", e.to_string()))?;
+        if let Some(credentials) = self.provider.aws() {
+            // SigV4 covers the method, URL, headers and body: signed last, as sent.
+            credentials.sign(&mut request)?;
+        }
         Ok(UpstreamRequest {
             request,
             dialect: self.dialect(endpoint),

@@ -35,7 +35,9 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                             memory per open stream, a wakeup per chunk more)
 
 Environment: P_API_KEY, P_BASE_URL, P_MODELS for P in OPENAI ANTHROPIC GEMINI COHERE MISTRAL
-GROQ DEEPSEEK OPENROUTER OLLAMA; PROXY_API_KEY makes clients authenticate; RUST_LOG.
+GROQ DEEPSEEK OPENROUTER OLLAMA; Bedrock (signed with SigV4): AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_REGION (AWS_SESSION_TOKEN, BEDROCK_BASE_URL, BEDROCK_MODELS);
+PROXY_API_KEY makes clients authenticate; RUST_LOG.
 The demo provider (models demo/echo, demo/slow, demo/instant, demo/broken) needs nothing.";
 
 fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower_llm_stream::provider::bedrock::AwsCredentials;
 use tower_llm_stream::provider::{AnyDialect, Endpoint};
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
@@ -67,6 +68,17 @@ fn uneven(raw: &[u8]) -> Vec<Step> {
     steps
 }
 
+/// The content type an upstream answers a fixture with.
+fn content_type_of(fixture: &str) -> &'static str {
+    if fixture.ends_with(".ndjson") {
+        "application/x-ndjson"
+    } else if fixture.ends_with(".bin") {
+        "application/vnd.amazon.eventstream"
+    } else {
+        "text/event-stream"
+    }
+}
+
 /// The fixture a scenario replays for a path.
 fn fixture_for(scenario: &str, path: &str) -> Option<&'static str> {
     Some(match scenario {
@@ -83,6 +95,7 @@ fn fixture_for(scenario: &str, path: &str) -> Option<&'static str> {
         "gemini" => "gemini/function_call.sse",
         "cohere" => "cohere/tool_call.sse",
         "ollama" => "ollama/generate_stream.ndjson",
+        "bedrock" => "bedrock/converse_stream_tool_use.bin",
         "groq" => "groq/midstream_error_tool_use_failed.sse",
         _ => return None,
     })
@@ -99,11 +112,7 @@ fn respond(scenario: &str, path: &str, recorder: &Recorder) -> Response<ScriptBo
             .unwrap()
     };
     if let Some(fixture) = fixture_for(scenario, path) {
-        let content_type = if fixture.ends_with(".ndjson") {
-            "application/x-ndjson"
-        } else {
-            "text/event-stream"
-        };
+        let content_type = content_type_of(fixture);
         let mut response = sse(uneven(&common::fixture(fixture)));
         response
             .headers_mut()
@@ -200,6 +209,14 @@ async fn start(adjust: impl FnOnce(&mut app::Config)) -> Harness {
         .with(provider("gemini", ProviderKind::Gemini, "/v1beta").api_key("gemini-secret"))
         .with(provider("cohere", ProviderKind::Cohere, "/v2").api_key("cohere-secret"))
         .with(provider("ollama", ProviderKind::Ollama, ""))
+        .with(
+            provider("bedrock", ProviderKind::Bedrock, "").aws_credentials(AwsCredentials::new(
+                "AKIDPROXYTEST",
+                "aws-secret-key",
+                Some("aws-session-token".to_owned()),
+                "eu-west-3",
+            )),
+        )
         .with(provider("groq", ProviderKind::OpenAiCompatible, "/v1").api_key("gsk-secret"));
     for scenario in ["stall", "reset", "truncated", "slowhead", "limited", "json"] {
         providers.insert(provider(scenario, ProviderKind::OpenAiCompatible, "/v1"));
@@ -291,11 +308,7 @@ fn chat(model: &str, stream: bool) -> Value {
 /// must deliver over the wire.
 async fn expected(kind: &'static str, fixture: &'static str) -> common::dialects::Seen {
     let out = tokio::task::spawn_blocking(move || {
-        let content_type = if fixture.ends_with(".ndjson") {
-            "application/x-ndjson"
-        } else {
-            "text/event-stream"
-        };
+        let content_type = content_type_of(fixture);
         let dialect = AnyDialect::for_provider(kind, Endpoint::ChatCompletions);
         run_stack_as(content_type, dialect, vec![data(common::fixture(fixture))]).1
     })
@@ -305,7 +318,7 @@ async fn expected(kind: &'static str, fixture: &'static str) -> common::dialects
 }
 
 /// Provider, its dialect's kind and the fixture its test upstream replays.
-const CHAT_FIXTURES: [(&str, &str, &str); 5] = [
+const CHAT_FIXTURES: [(&str, &str, &str); 6] = [
     (
         "openai",
         "openai",
@@ -315,6 +328,7 @@ const CHAT_FIXTURES: [(&str, &str, &str); 5] = [
     ("gemini", "gemini", "gemini/function_call.sse"),
     ("cohere", "cohere", "cohere/tool_call.sse"),
     ("ollama", "ollama", "ollama/generate_stream.ndjson"),
+    ("bedrock", "bedrock", "bedrock/converse_stream_tool_use.bin"),
 ];
 
 #[tokio::test]
@@ -439,6 +453,40 @@ async fn requests_are_translated_and_carry_only_the_providers_own_key() {
             _ => assert_eq!(body["model"], "some-model"),
         }
     }
+    // Bedrock: no key, a SigV4 signature over what is sent, for its region and service.
+    h.post(
+        "/v1/chat/completions",
+        chat("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0", true),
+    )
+    .await;
+    let sent = h.recorder.last();
+    assert_eq!(
+        sent.path,
+        "/bedrock/model/anthropic%2Eclaude%2D3%2D5%2Dhaiku%2D20241022%2Dv1%3A0/converse-stream"
+    );
+    let auth = sent.headers["authorization"].to_str().unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDPROXYTEST/"),
+        "{auth}"
+    );
+    assert!(auth.contains("/eu-west-3/bedrock/aws4_request"), "{auth}");
+    assert!(
+        auth.contains("SignedHeaders=") && auth.contains("x-amz-date"),
+        "{auth}"
+    );
+    assert!(!auth.contains("aws-secret-key"));
+    assert_eq!(sent.headers["x-amz-security-token"], "aws-session-token");
+    assert_eq!(sent.headers["accept"], "application/vnd.amazon.eventstream");
+    assert!(sent.headers.contains_key("x-amz-date"));
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"][0]["text"],
+        "What is the weather in Paris?"
+    );
+    assert_eq!(
+        body["toolConfig"]["tools"][0]["toolSpec"]["name"],
+        "get_weather"
+    );
     h.post("/v1/chat/completions", chat("ollama/llama3.2", true))
         .await;
     let sent = h.recorder.last();
