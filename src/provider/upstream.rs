@@ -62,7 +62,11 @@ impl Route<'_> {
     /// The dialect the provider streams on this endpoint.
     #[must_use]
     pub fn dialect(&self, endpoint: Endpoint) -> AnyDialect {
-        self.provider.kind().dialect(endpoint)
+        match self.provider.kind() {
+            // Bedrock streams no model name: the route knows it.
+            ProviderKind::Bedrock => AnyDialect::Bedrock(bedrock::Bedrock::for_model(self.model)),
+            kind => kind.dialect(endpoint),
+        }
     }
 
     /// The head of the upstream request: `POST`, the provider's URL for the endpoint, its
