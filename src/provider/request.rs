@@ -2,6 +2,7 @@
 //! API. Each provider's `request` module only writes; reading and validating is shared here.
 
 use super::RequestError;
+use http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 
 /// One piece of a message's content.
@@ -469,6 +470,29 @@ pub(crate) fn put(map: &mut Map<String, Value>, key: &str, value: Option<impl In
     if let Some(value) = value {
         map.insert(key.to_owned(), value.into());
     }
+}
+
+/// A credential as a header value, marked sensitive (never logged by hyper or http's `Debug`).
+pub(crate) fn secret_header(provider: &str, value: String) -> Result<HeaderValue, RequestError> {
+    let mut value = HeaderValue::try_from(value).map_err(|_| RequestError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "invalid_provider_config",
+        message: format!("provider {provider:?}: its API key is not a valid header value"),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `authorization: Bearer KEY`, the auth of OpenAI-compatible servers, Cohere and Ollama.
+pub(crate) fn bearer(
+    head: http::request::Builder,
+    provider: &str,
+    key: &super::ApiKey,
+) -> Result<http::request::Builder, RequestError> {
+    Ok(head.header(
+        http::header::AUTHORIZATION,
+        secret_header(provider, format!("Bearer {}", key.expose()))?,
+    ))
 }
 
 #[cfg(test)]

@@ -2,13 +2,17 @@
 //! the answer.
 
 use super::RequestError;
+use super::openai::request::path;
 use super::registry::Route;
 use super::request::ChatRequest;
-use super::{AnyDialect, Endpoint, ProviderKind, anthropic, bedrock, cohere, gemini, ollama};
+use super::request::bearer;
+use super::{
+    AnyDialect, Endpoint, ProviderKind, anthropic, bedrock, cohere, gemini, ollama, openai,
+};
 use crate::body_util::{for_each_entry, raw_string};
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Method, StatusCode};
+use http::Method;
+use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -28,16 +32,6 @@ pub struct UpstreamRequest {
     /// always streamed): fold the standard stream with
     /// [`ChatCompletionAggregator`](super::ChatCompletionAggregator).
     pub aggregate: bool,
-}
-
-fn path(endpoint: Endpoint) -> &'static str {
-    match endpoint {
-        Endpoint::ChatCompletions => "/chat/completions",
-        Endpoint::Completions => "/completions",
-        Endpoint::Responses => "/responses",
-        Endpoint::Speech => "/audio/speech",
-        Endpoint::Transcriptions => "/audio/transcriptions",
-    }
 }
 
 fn endpoint_name(endpoint: Endpoint) -> String {
@@ -92,74 +86,33 @@ impl Route<'_> {
             ));
         }
         let url = match kind {
-            ProviderKind::OpenAiCompatible => format!("{base}{}", path(endpoint)),
-            ProviderKind::Anthropic => format!("{base}/messages"),
-            ProviderKind::Cohere => format!("{base}/chat"),
-            ProviderKind::Ollama => format!("{base}/api/chat"),
-            ProviderKind::Bedrock => {
-                // Model ids have `:` (`anthropic.claude-3-5-haiku-20241022-v1:0`) and ARNs `/`.
-                let model = percent_encoding::utf8_percent_encode(
-                    self.model,
-                    percent_encoding::NON_ALPHANUMERIC,
-                );
-                format!("{base}/model/{model}/converse-stream")
-            }
-            ProviderKind::Gemini => {
-                let model = self.model.strip_prefix("models/").unwrap_or(self.model);
-                if !model
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-                {
-                    return Err(RequestError::bad_request(
-                        "invalid_model",
-                        format!("{model:?} is not a Gemini model name"),
-                    ));
-                }
-                format!("{base}/models/{model}:streamGenerateContent?alt=sse")
-            }
+            ProviderKind::OpenAiCompatible => openai::request::url(base, endpoint),
+            ProviderKind::Anthropic => anthropic::request::url(base),
+            ProviderKind::Gemini => gemini::request::url(base, self.model)?,
+            ProviderKind::Cohere => cohere::request::url(base),
+            ProviderKind::Ollama => ollama::request::url(base),
+            ProviderKind::Bedrock => bedrock::request::url(base, self.model),
         };
         let streams = stream || kind != ProviderKind::OpenAiCompatible;
-        let mut head = http::Request::builder()
+        let accept = match kind {
+            _ if !streams => "application/json",
+            ProviderKind::Ollama => ollama::request::STREAM_CONTENT_TYPE,
+            ProviderKind::Bedrock => bedrock::request::STREAM_CONTENT_TYPE,
+            _ => "text/event-stream",
+        };
+        let head = http::Request::builder()
             .method(Method::POST)
             .uri(url)
             .header(USER_AGENT, AGENT)
-            .header(
-                ACCEPT,
-                if streams && kind == ProviderKind::Ollama {
-                    "application/x-ndjson"
-                } else if streams && kind == ProviderKind::Bedrock {
-                    "application/vnd.amazon.eventstream"
-                } else if streams {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            );
-        if let Some(key) = provider.key() {
-            let secret = |value: String| {
-                let mut value = HeaderValue::try_from(value).map_err(|_| RequestError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    code: "invalid_provider_config",
-                    message: format!(
-                        "provider {:?}: its API key is not a valid header value",
-                        provider.name()
-                    ),
-                })?;
-                value.set_sensitive(true);
-                Ok::<_, RequestError>(value)
-            };
-            head = match kind {
-                ProviderKind::Anthropic => head
-                    .header("x-api-key", secret(key.expose().to_owned())?)
-                    .header("anthropic-version", "2023-06-01"),
-                ProviderKind::Gemini => {
-                    head.header("x-goog-api-key", secret(key.expose().to_owned())?)
-                }
-                _ => head.header(AUTHORIZATION, secret(format!("Bearer {}", key.expose()))?),
-            };
-        } else if kind == ProviderKind::Anthropic {
-            head = head.header("anthropic-version", "2023-06-01");
-        }
+            .header(ACCEPT, accept);
+        let name = provider.name();
+        let head = match (kind, provider.key()) {
+            (ProviderKind::Anthropic, key) => anthropic::request::auth(head, name, key)?,
+            (ProviderKind::Gemini, Some(key)) => gemini::request::auth(head, name, key)?,
+            // Bedrock signs the whole request once its body is known (`upstream_request`).
+            (ProviderKind::Bedrock, _) | (_, None) => head,
+            (_, Some(key)) => bearer(head, name, key)?,
+        };
         Ok(head)
     }
 
@@ -430,6 +383,8 @@ fn include_usage(out: &mut Vec<u8>, options: &RawValue) -> Option<()> {
 mod tests {
     use super::*;
     use crate::provider::{Provider, Providers};
+    use http::StatusCode;
+    use http::header::AUTHORIZATION;
 
     fn providers() -> Providers {
         Providers::from_vars(

@@ -6,6 +6,31 @@ use crate::provider::request::{
 };
 use serde_json::{Map, Value, json};
 
+/// The API version every request names.
+const VERSION: &str = "2023-06-01";
+
+/// The Messages endpoint.
+pub(crate) fn url(base: &str) -> String {
+    format!("{base}/messages")
+}
+
+/// `x-api-key` and `anthropic-version` (the version is sent without a key too: a gateway in
+/// front may hold the key).
+pub(crate) fn auth(
+    head: http::request::Builder,
+    provider: &str,
+    key: Option<&crate::provider::ApiKey>,
+) -> Result<http::request::Builder, RequestError> {
+    let head = head.header("anthropic-version", VERSION);
+    Ok(match key {
+        Some(key) => head.header(
+            "x-api-key",
+            crate::provider::request::secret_header(provider, key.expose().to_owned())?,
+        ),
+        None => head,
+    })
+}
+
 /// Anthropic requires `max_tokens`; OpenAI's is unbounded, so a generous default.
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 

@@ -6,6 +6,17 @@ use crate::provider::request::{
 };
 use serde_json::{Map, Value, json};
 
+/// The ConverseStream endpoint of a model: model ids have `:`
+/// (`anthropic.claude-3-5-haiku-20241022-v1:0`) and ARNs `/`, so the id is percent-encoded.
+/// Auth is the SigV4 signature, added once the body is known.
+pub(crate) fn url(base: &str, model: &str) -> String {
+    let model = percent_encoding::utf8_percent_encode(model, percent_encoding::NON_ALPHANUMERIC);
+    format!("{base}/model/{model}/converse-stream")
+}
+
+/// What ConverseStream streams.
+pub(crate) const STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
+
 /// A content block of a user or assistant turn. Converse takes images as bytes only (a
 /// `data:` URL), in `png`, `jpeg`, `gif` or `webp`.
 fn block(part: &Part) -> Result<Option<Value>, RequestError> {

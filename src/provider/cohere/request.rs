@@ -6,6 +6,11 @@ use crate::provider::request::{
 };
 use serde_json::{Map, Value, json};
 
+/// The v2 chat endpoint (bearer auth).
+pub(crate) fn url(base: &str) -> String {
+    format!("{base}/chat")
+}
+
 fn content(parts: &[Part]) -> Value {
     match parts {
         [Part::Text(text)] => text.clone().into(),

@@ -6,6 +6,36 @@ use crate::provider::request::{
 };
 use serde_json::{Map, Value, json};
 
+/// The streaming endpoint of a model (`gemini-2.5-pro` or `models/gemini-2.5-pro`); a name
+/// that could leave the path is refused.
+pub(crate) fn url(base: &str, model: &str) -> Result<String, RequestError> {
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    if !model
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(RequestError::bad_request(
+            "invalid_model",
+            format!("{model:?} is not a Gemini model name"),
+        ));
+    }
+    Ok(format!(
+        "{base}/models/{model}:streamGenerateContent?alt=sse"
+    ))
+}
+
+/// `x-goog-api-key`.
+pub(crate) fn auth(
+    head: http::request::Builder,
+    provider: &str,
+    key: &crate::provider::ApiKey,
+) -> Result<http::request::Builder, RequestError> {
+    Ok(head.header(
+        "x-goog-api-key",
+        crate::provider::request::secret_header(provider, key.expose().to_owned())?,
+    ))
+}
+
 fn part(part: &Part) -> Value {
     match part {
         Part::Text(text) => json!({"text": text}),

@@ -6,6 +6,14 @@ use crate::provider::request::{
 };
 use serde_json::{Map, Value, json};
 
+/// The native chat endpoint (bearer auth when a key is set, for a gateway in front).
+pub(crate) fn url(base: &str) -> String {
+    format!("{base}/api/chat")
+}
+
+/// What the native API streams.
+pub(crate) const STREAM_CONTENT_TYPE: &str = "application/x-ndjson";
+
 fn text_and_images(parts: &[Part]) -> Result<(String, Vec<Value>), RequestError> {
     let mut text = String::new();
     let mut images = Vec::new();

@@ -3,6 +3,8 @@
 //! dialect ([`OpenAiCompatible`]) and the Responses API's ([`OpenAiResponses`]).
 
 mod dialect;
+#[cfg(feature = "provider")]
+pub(crate) mod request;
 mod responses;
 
 pub use self::dialect::OpenAiCompatible;
