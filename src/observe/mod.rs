@@ -11,8 +11,10 @@
 //! [`ErrorEventLayer`](crate::ErrorEventLayer), so that it sees what the client sees: the
 //! error events and the normalized error bodies. It reads only the frames that carry the
 //! outcome (the last chunk, a Responses terminal event, an error event): one probe per event,
-//! nothing copied. While it polls the inner body its span is entered, so the other layers'
-//! `tracing` events (an upstream error, a timeout) carry the stream's fields.
+//! nothing copied. The span is entered while the inner service is called and the response
+//! head awaited, not for each body frame (that cost more than the rest of the layer): the
+//! other layers' `tracing` events during the body are not inside it, and the "stream ended"
+//! event carries the outcome and the error code.
 //!
 //! # Example
 //!
