@@ -458,7 +458,7 @@ mod tests {
             normalizer.on_frame(Bytes::from(format!("data: {frame}\n\n")), &mut out);
         }
         std::iter::from_fn(|| out.pop())
-            .map(|f| canonical(&String::from_utf8(f.to_vec()).unwrap()))
+            .map(|f| canonical(std::str::from_utf8(&f).unwrap()))
             .collect()
     }
 
