@@ -71,6 +71,7 @@ pub use self::future::ResponseFuture;
 pub use self::layer::ObserveLayer;
 pub use self::record::StreamLabels;
 pub use self::service::Observe;
+pub use crate::standard::report::TokenUsage;
 
 use http::StatusCode;
 use std::borrow::Cow;
@@ -102,15 +103,6 @@ pub struct StreamSummary {
     pub outcome: Outcome,
     /// The error code, when it ended with an error.
     pub error_code: Option<String>,
-}
-
-/// Token counts under either API's names (chat: prompt/completion; Responses: input/output).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenUsage {
-    /// Input (prompt) tokens.
-    pub input_tokens: Option<u64>,
-    /// Output (completion) tokens.
-    pub output_tokens: Option<u64>,
 }
 
 /// How a stream ended.

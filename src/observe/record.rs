@@ -1,11 +1,9 @@
 //! The per-stream record: counters, the outcome read from the frames that carry it, and
 //! the span and the summary made from them when the stream ends.
 
-use super::{OnStreamEnd, Outcome, StreamSummary, TokenUsage};
-use crate::body_util::raw_string;
+use super::{OnStreamEnd, Outcome, StreamSummary};
+use crate::standard::report::{TokenUsage, read_outcome};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use tokio::time::Instant;
 use tracing::Span;
@@ -62,45 +60,6 @@ pub(super) fn request_span(labels: Option<&StreamLabels>) -> Span {
     span
 }
 
-/// The fields of a chunk or Responses event that carry its outcome. Each is kept as raw JSON
-/// and read on its own, so a field of an unexpected shape loses only itself.
-#[derive(Deserialize)]
-struct OutcomeFields<'a> {
-    #[serde(default, borrow)]
-    usage: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    choices: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    response: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct ResponseOutcome<'a> {
-    #[serde(default, borrow)]
-    usage: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    status: Option<&'a RawValue>,
-}
-
-/// Token counts under either API's names (chat: prompt/completion, Responses: input/output).
-#[derive(Deserialize)]
-struct Usage<'a> {
-    #[serde(default, borrow)]
-    prompt_tokens: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    input_tokens: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    completion_tokens: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    output_tokens: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default, borrow)]
-    finish_reason: Option<&'a RawValue>,
-}
-
 /// One stream's record; turned into its span fields, its "stream ended" event and its
 /// [`StreamSummary`] once, when the stream ends or is dropped.
 pub(super) struct Recorder<C: OnStreamEnd> {
@@ -147,50 +106,9 @@ impl<C: OnStreamEnd> Recorder<C> {
         }
     }
 
-    /// Reads usage and finish reasons from a frame that carries them (the standard stream
-    /// has them once: in its last chunk, or in the Responses terminal event). Parses only
-    /// the fields it records (borrowed, nothing else built).
+    /// Reads usage and finish reasons from the frame that carries them.
     pub(super) fn outcome_frame(&mut self, frame: &[u8]) {
-        let Some(data) = frame
-            .split(|&b| b == b'\n')
-            .find_map(|line| line.strip_prefix(b"data: "))
-        else {
-            return;
-        };
-        let Ok(outcome) = serde_json::from_slice::<OutcomeFields<'_>>(data) else {
-            return;
-        };
-        let response = outcome
-            .response
-            .and_then(|r| serde_json::from_str::<ResponseOutcome<'_>>(r.get()).ok());
-        // Chat chunks carry `usage`; Responses terminal events `response.usage`.
-        let usage = outcome
-            .usage
-            .or(response.as_ref().and_then(|r| r.usage))
-            .and_then(|u| serde_json::from_str::<Usage<'_>>(u.get()).ok());
-        if let Some(usage) = usage {
-            let count = |raw: Option<&RawValue>| raw.and_then(|n| n.get().parse::<u64>().ok());
-            if let Some(n) = count(usage.prompt_tokens).or(count(usage.input_tokens)) {
-                self.usage.input_tokens = Some(n);
-            }
-            if let Some(n) = count(usage.completion_tokens).or(count(usage.output_tokens)) {
-                self.usage.output_tokens = Some(n);
-            }
-        }
-        let reasons: Vec<String> = outcome
-            .choices
-            .and_then(|c| serde_json::from_str::<Vec<Choice<'_>>>(c.get()).ok())
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.finish_reason.and_then(raw_string))
-            .map(Cow::into_owned)
-            .collect();
-        let status = response.and_then(|r| r.status).and_then(raw_string);
-        if !reasons.is_empty() {
-            self.finish_reasons = reasons;
-        } else if let Some(status) = status.filter(|s| *s != "in_progress") {
-            self.finish_reasons = vec![status.into_owned()];
-        }
+        read_outcome(frame, &mut self.usage, &mut self.finish_reasons);
     }
 
     /// One frame sent.

@@ -28,6 +28,7 @@
 pub mod events;
 pub mod frame;
 pub(crate) mod probe;
+pub mod report;
 pub mod write;
 
 pub use self::write::{

@@ -58,7 +58,6 @@ mod body;
 mod future;
 mod layer;
 mod normalizer;
-mod report;
 mod service;
 
 pub use self::body::UsageBody;

@@ -1,19 +1,28 @@
-//! A chunk that may only report (finish reasons, usage), read in one pass.
+//! The one reader of what a stream reports: usage and finish reasons.
 //!
-//! [`ChatNormalizer`](super::ChatNormalizer) drops such chunks (OpenAI's finish chunk, its
+//! - [`read_outcome`]: the usage and finish reasons of the frame that carries them in the
+//!   standard stream (its last chunk, or a Responses terminal event), for the per-stream
+//!   summary.
+//! - `Report` (crate-internal): a chunk that may only report (finish reasons, usage), read in one pass, for
+//!   the usage normalizer.
+//!
+//! [`ChatNormalizer`](crate::usage::ChatNormalizer) drops such chunks (OpenAI's finish chunk, its
 //! usage chunk) after remembering what they report. Reading them as raw JSON level by level
 //! (the chunk, then its `choices`, then each choice, then its `delta`) scans the innermost
 //! bytes about eight times: each level's values are skipped and their UTF-8 checked, then
 //! scanned again by the level below. The seeds here walk the chunk once, keeping as raw JSON
 //! only the values that are kept (`usage`, the finish reasons, the indexes).
 
+use crate::body_util::raw_string;
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
 /// The keys a chunk that carries only usage may have besides it (with any value).
-pub(super) const USAGE_ONLY_KEYS: [&str; 10] = [
+pub(crate) const USAGE_ONLY_KEYS: [&str; 10] = [
     "id",
     "object",
     "created",
@@ -28,14 +37,14 @@ pub(super) const USAGE_ONLY_KEYS: [&str; 10] = [
 
 /// What a chunk that may only report holds.
 #[derive(Debug)]
-pub(super) struct Report<'a> {
+pub(crate) struct Report<'a> {
     /// Each choice's index and finish reason, for the choices whose reason is not null.
-    pub(super) reasons: Vec<(u64, &'a RawValue)>,
+    pub(crate) reasons: Vec<(u64, &'a RawValue)>,
     /// `choices` held at least one choice.
-    pub(super) had_choices: bool,
-    pub(super) usage: Option<&'a RawValue>,
+    pub(crate) had_choices: bool,
+    pub(crate) usage: Option<&'a RawValue>,
     /// A field besides those a usage-only chunk may have is not empty.
-    pub(super) keeps_something: bool,
+    pub(crate) keeps_something: bool,
 }
 
 impl<'a> Report<'a> {
@@ -45,7 +54,7 @@ impl<'a> Report<'a> {
     /// with escapes where keys matter, or a choice that keeps something: text, logprobs, a
     /// delta with more than a role, or the role of a choice not `seen` before (its first
     /// delta).
-    pub(super) fn read(json: &'a [u8], seen: &BTreeSet<u64>) -> Option<Report<'a>> {
+    pub(crate) fn read(json: &'a [u8], seen: &BTreeSet<u64>) -> Option<Report<'a>> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let report = de.deserialize_map(ReportSeed { seen }).ok()?;
         de.end().ok()?;
@@ -310,6 +319,111 @@ impl<'de> de::Visitor<'de> for IsEmpty {
             empty = false;
         }
         Ok(empty)
+    }
+}
+
+/// The fields of a chunk or Responses event that carry its outcome. Each is kept as raw JSON
+/// and read on its own, so a field of an unexpected shape loses only itself.
+#[derive(Deserialize)]
+struct OutcomeFields<'a> {
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    choices: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    response: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ResponseOutcome<'a> {
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    status: Option<&'a RawValue>,
+}
+
+/// Token counts under either API's names (chat: prompt/completion, Responses: input/output).
+#[derive(Deserialize)]
+struct Usage<'a> {
+    #[serde(default, borrow)]
+    prompt_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    input_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    completion_tokens: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    output_tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FinishReason<'a> {
+    #[serde(default, borrow)]
+    finish_reason: Option<&'a RawValue>,
+}
+
+/// Token counts under either API's names (chat: prompt/completion; Responses: input/output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    /// Input (prompt) tokens.
+    pub input_tokens: Option<u64>,
+    /// Output (completion) tokens.
+    pub output_tokens: Option<u64>,
+}
+
+/// Reads usage and finish reasons from a frame that carries them (the standard stream has
+/// them once: in its last chunk, or in the Responses terminal event) into `usage` and
+/// `finish_reasons`; a field it cannot read is left as it was. Parses only the fields it
+/// records (borrowed, nothing else built).
+///
+/// ```
+/// use tower_llm_stream::standard::report::{TokenUsage, read_outcome};
+///
+/// let frame = br#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+/// let (mut usage, mut reasons) = (TokenUsage::default(), Vec::new());
+/// read_outcome(frame, &mut usage, &mut reasons);
+/// assert_eq!((usage.input_tokens, usage.output_tokens), (Some(3), Some(1)));
+/// assert_eq!(reasons, ["stop"]);
+/// ```
+pub fn read_outcome(frame: &[u8], usage: &mut TokenUsage, finish_reasons: &mut Vec<String>) {
+    let Some(data) = frame
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"data: "))
+    else {
+        return;
+    };
+    let Ok(outcome) = serde_json::from_slice::<OutcomeFields<'_>>(data) else {
+        return;
+    };
+    let response = outcome
+        .response
+        .and_then(|r| serde_json::from_str::<ResponseOutcome<'_>>(r.get()).ok());
+    // Chat chunks carry `usage`; Responses terminal events `response.usage`.
+    let counts = outcome
+        .usage
+        .or(response.as_ref().and_then(|r| r.usage))
+        .and_then(|u| serde_json::from_str::<Usage<'_>>(u.get()).ok());
+    if let Some(counts) = counts {
+        let count = |raw: Option<&RawValue>| raw.and_then(|n| n.get().parse::<u64>().ok());
+        if let Some(n) = count(counts.prompt_tokens).or(count(counts.input_tokens)) {
+            usage.input_tokens = Some(n);
+        }
+        if let Some(n) = count(counts.completion_tokens).or(count(counts.output_tokens)) {
+            usage.output_tokens = Some(n);
+        }
+    }
+    let reasons: Vec<String> = outcome
+        .choices
+        .and_then(|c| serde_json::from_str::<Vec<FinishReason<'_>>>(c.get()).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.finish_reason.and_then(raw_string))
+        .map(Cow::into_owned)
+        .collect();
+    let status = response.and_then(|r| r.status).and_then(raw_string);
+    if !reasons.is_empty() {
+        *finish_reasons = reasons;
+    } else if let Some(status) = status.filter(|s| *s != "in_progress") {
+        *finish_reasons = vec![status.into_owned()];
     }
 }
 
