@@ -9,7 +9,7 @@ use super::request::bearer;
 use super::{
     AnyDialect, Endpoint, ProviderKind, anthropic, bedrock, cohere, gemini, ollama, openai,
 };
-use crate::body_util::{for_each_entry, raw_string};
+use crate::standard::json::{for_each_entry, raw_string};
 use bytes::Bytes;
 use http::Method;
 use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};

@@ -27,6 +27,7 @@
 
 pub mod events;
 pub mod frame;
+pub(crate) mod json;
 pub(crate) mod probe;
 pub mod report;
 pub mod write;

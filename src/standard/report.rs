@@ -13,7 +13,7 @@
 //! scanned again by the level below. The seeds here walk the chunk once, keeping as raw JSON
 //! only the values that are kept (`usage`, the finish reasons, the indexes).
 
-use crate::body_util::raw_string;
+use crate::standard::json::raw_string;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
 use serde_json::value::RawValue;
@@ -430,7 +430,7 @@ pub fn read_outcome(frame: &[u8], usage: &mut TokenUsage, finish_reasons: &mut V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::body_util::is_empty_raw;
+    use crate::standard::json::is_empty_raw;
     use proptest::prelude::*;
 
     fn is_empty(json: &str) -> bool {

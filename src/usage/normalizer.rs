@@ -1,9 +1,9 @@
 //! The usage-to-last-chunk state machine: canonical frames in, canonical frames out, no I/O.
 
-use crate::body_util::{compact_raw, for_each_element, is_empty_raw, raw_string};
 use crate::standard::Frames;
 use crate::standard::data_frame;
 use crate::standard::frame::untyped_data;
+use crate::standard::json::{compact_raw, for_each_element, is_empty_raw, raw_string};
 use crate::standard::probe::Needles;
 use crate::standard::report::{Report, USAGE_ONLY_KEYS};
 use bytes::Bytes;

@@ -1,0 +1,113 @@
+//! Reading raw JSON without building values: the helpers the standard stream's readers (and
+//! the provider module's request rewriting) share.
+
+/// A raw JSON value's string (escapes decoded), if it is one: for fields kept as
+/// [`RawValue`](serde_json::value::RawValue) and read only when needed.
+pub(crate) fn raw_string(raw: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+#[cfg(feature = "provider")]
+/// Visits a JSON object's entries in order, each key borrowed and its value as raw JSON,
+/// without building a map. `visit` returns `false` to stop. `Some(true)`: the whole object
+/// was visited; `Some(false)`: `visit` stopped; `None`: not one JSON object (or a key with
+/// escapes, which cannot be borrowed).
+pub(crate) fn for_each_entry<'a>(
+    json: &'a [u8],
+    visit: impl FnMut(&'a str, &'a serde_json::value::RawValue) -> bool,
+) -> Option<bool> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let complete = serde::Deserializer::deserialize_map(&mut de, Entries(visit)).ok()?;
+    if complete {
+        de.end().ok()?;
+    }
+    Some(complete)
+}
+
+/// Visits a JSON array's elements as raw JSON, like [`for_each_entry`].
+pub(crate) fn for_each_element<'a>(
+    json: &'a [u8],
+    visit: impl FnMut(&'a serde_json::value::RawValue) -> bool,
+) -> Option<bool> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let complete = serde::Deserializer::deserialize_seq(&mut de, Elements(visit)).ok()?;
+    if complete {
+        de.end().ok()?;
+    }
+    Some(complete)
+}
+
+#[cfg(feature = "provider")]
+struct Entries<F>(F);
+
+#[cfg(feature = "provider")]
+impl<'de, F> serde::de::Visitor<'de> for Entries<F>
+where
+    F: FnMut(&'de str, &'de serde_json::value::RawValue) -> bool,
+{
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<bool, A::Error> {
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let value = map.next_value::<&'de serde_json::value::RawValue>()?;
+            if !(self.0)(key, value) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+struct Elements<F>(F);
+
+impl<'de, F> serde::de::Visitor<'de> for Elements<F>
+where
+    F: FnMut(&'de serde_json::value::RawValue) -> bool,
+{
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<bool, A::Error> {
+        while let Some(value) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+            if !(self.0)(value) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Whether raw JSON is `null`, `""`, `[]` or `{}` (whitespace allowed inside the brackets).
+pub(crate) fn is_empty_raw(raw: &serde_json::value::RawValue) -> bool {
+    let text = raw.get().as_bytes();
+    match text {
+        b"null" | b"\"\"" => true,
+        [open @ (b'[' | b'{'), inner @ .., close] => {
+            matches!((open, close), (b'[', b']') | (b'{', b'}'))
+                && inner.iter().all(u8::is_ascii_whitespace)
+        }
+        _ => false,
+    }
+}
+
+/// Raw JSON as the compact serializer writes it: as is when it has no whitespace and no
+/// escapes (the usual upstream), else parsed and written again.
+pub(crate) fn compact_raw(raw: &serde_json::value::RawValue) -> Box<serde_json::value::RawValue> {
+    let text = raw.get().as_bytes();
+    let plain = !text
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'\\'));
+    if plain {
+        return raw.to_owned();
+    }
+    serde_json::from_str::<serde_json::Value>(raw.get())
+        .and_then(|value| serde_json::value::to_raw_value(&value))
+        .unwrap_or_else(|_| raw.to_owned())
+}
