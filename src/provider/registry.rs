@@ -162,6 +162,28 @@ impl Provider {
         self
     }
 
+    /// [`models`](Self::models) from a comma-separated list, as `P_MODELS` gives it (spaces
+    /// and empty entries ignored).
+    ///
+    /// ```
+    /// use tower_llm_stream::provider::{Provider, ProviderKind};
+    ///
+    /// let p = Provider::new("vllm", ProviderKind::OpenAiCompatible, "http://127.0.0.1:8000")
+    ///     .unwrap()
+    ///     .models_from_list(" llama-3, qwen ,,");
+    /// assert_eq!(p.model_list(), ["llama-3", "qwen"]);
+    /// ```
+    #[must_use]
+    pub fn models_from_list(self, comma_separated: &str) -> Self {
+        self.models(
+            comma_separated
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+        )
+    }
+
     /// Whether streamed chat and completion requests get `stream_options.include_usage`
     /// (OpenAI-compatible providers only; on by default, off for servers that reject the
     /// field).
@@ -296,13 +318,7 @@ fn bedrock_from_vars(
     let mut provider =
         Provider::new("bedrock", ProviderKind::Bedrock, &base)?.aws_credentials(credentials);
     if let Some(models) = models {
-        provider = provider.models(
-            models
-                .split(',')
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned),
-        );
+        provider = provider.models_from_list(&models);
     }
     Ok(Some(provider))
 }
@@ -390,13 +406,7 @@ impl Providers {
                 provider = provider.api_key(key.trim());
             }
             if let Some(models) = vars.get(&format!("{prefix}_MODELS")) {
-                provider = provider.models(
-                    models
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|m| !m.is_empty())
-                        .map(str::to_owned),
-                );
+                provider = provider.models_from_list(models);
             }
             providers.insert(provider);
         }

@@ -101,8 +101,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
                     provider = provider.api_key(key);
                 }
                 if let Ok(models) = std::env::var(format!("{env}_MODELS")) {
-                    provider =
-                        provider.models(models.split(',').map(str::trim).filter(|m| !m.is_empty()));
+                    provider = provider.models_from_list(&models);
                 }
                 config.providers.insert(provider);
             }
