@@ -3,7 +3,7 @@ use super::{OnStreamEnd, Outcome};
 use crate::body_util::to_bytes;
 use crate::error::{BoxError, describe, find_stream_error};
 use crate::standard::frame::{
-    error_event_code, is_comment_only, is_error_event, is_responses_terminal,
+    error_code, error_event_code, is_comment_only, is_error_event, is_responses_terminal,
 };
 use crate::standard::probe::Needles;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -89,14 +89,7 @@ impl<B, C: OnStreamEnd> ObserveBody<B, C> {
         }
         match kind {
             Kind::Error { collected } => {
-                let value: serde_json::Value =
-                    serde_json::from_slice(collected).unwrap_or_default();
-                let error = value.get("error").unwrap_or(&value);
-                let code = match error.get("code").or_else(|| error.get("type")) {
-                    Some(serde_json::Value::String(code)) => code.clone(),
-                    Some(other) if !other.is_null() => other.to_string(),
-                    _ => "http_error".to_owned(),
-                };
+                let code = error_code(collected).unwrap_or_else(|| "http_error".to_owned());
                 recorder.failed(Outcome::HttpError, code);
             }
             Kind::Events { .. } | Kind::Other => recorder.completed(),

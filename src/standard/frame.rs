@@ -107,12 +107,18 @@ pub fn error_event_code(frame: &[u8]) -> String {
         .split(|&b| b == b'\n')
         .find_map(|line| line.strip_prefix(b"data: "))
         .unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+    error_code(data).unwrap_or_else(|| "upstream_error".to_owned())
+}
+
+/// The `code` (else the `type`) of an error object, `{"error":{…}}` or the object itself: an
+/// error event's data or an error response's body. `None` when it has neither.
+pub(crate) fn error_code(json: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
     let error = value.get("error").unwrap_or(&value);
     match error.get("code").or_else(|| error.get("type")) {
-        Some(serde_json::Value::String(code)) => code.clone(),
-        Some(other) if !other.is_null() => other.to_string(),
-        _ => "upstream_error".to_owned(),
+        Some(serde_json::Value::String(code)) => Some(code.clone()),
+        Some(other) if !other.is_null() => Some(other.to_string()),
+        _ => None,
     }
 }
 
