@@ -1,4 +1,4 @@
-use super::record::{Recorder, StreamLabels};
+use super::record::{Recorder, StreamLabels, record_labels};
 use super::{ObserveBody, OnStreamEnd, Outcome};
 use http::Response;
 use pin_project_lite::pin_project;
@@ -50,7 +50,14 @@ where
             Ok(response) => {
                 let (parts, body) = response.into_parts();
                 // A handler that learns the provider and model late may label the response.
-                let labels = parts.extensions.get::<StreamLabels>().cloned().or(labels);
+                // The span has the request's labels; a response's own replace them.
+                let labels = match parts.extensions.get::<StreamLabels>() {
+                    Some(late) => {
+                        record_labels(&span, late);
+                        Some(late.clone())
+                    }
+                    None => labels,
+                };
                 let recorder =
                     Recorder::new(span, labels, *this.started, Some(parts.status), on_end);
                 let body = ObserveBody::new(body, &parts, recorder);

@@ -37,6 +37,7 @@ impl StreamLabels {
     }
 }
 
+/// The stream's span, with the request's labels.
 pub(super) fn request_span(labels: Option<&StreamLabels>) -> Span {
     let span = tracing::info_span!(
         "llm_stream",
@@ -54,10 +55,15 @@ pub(super) fn request_span(labels: Option<&StreamLabels>) -> Span {
         error.code = Empty,
     );
     if let Some(labels) = labels {
-        span.record("gen_ai.system", &*labels.system);
-        span.record("gen_ai.request.model", &*labels.model);
+        record_labels(&span, labels);
     }
     span
+}
+
+/// Records labels into the span (the request's, or a response's that replace them).
+pub(super) fn record_labels(span: &Span, labels: &StreamLabels) {
+    span.record("gen_ai.system", &*labels.system);
+    span.record("gen_ai.request.model", &*labels.model);
 }
 
 /// One stream's record; turned into its span fields, its "stream ended" event and its
@@ -86,10 +92,6 @@ impl<C: OnStreamEnd> Recorder<C> {
     ) -> Self {
         if let Some(status) = status {
             span.record("http.response.status_code", status.as_u16());
-        }
-        if let Some(labels) = &labels {
-            span.record("gen_ai.system", &*labels.system);
-            span.record("gen_ai.request.model", &*labels.model);
         }
         Recorder {
             span,
