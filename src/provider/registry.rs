@@ -141,6 +141,7 @@ impl Provider {
     /// let auth = upstream.request.headers()["authorization"].to_str().unwrap();
     /// assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
     /// assert!(auth.contains("/us-east-1/bedrock/aws4_request"));
+    /// assert!(upstream.request.headers()["authorization"].is_sensitive());
     /// ```
     #[must_use]
     pub fn aws_credentials(mut self, credentials: AwsCredentials) -> Self {

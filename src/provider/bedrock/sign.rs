@@ -91,9 +91,11 @@ impl AwsCredentials {
             .map_err(|e| failed(&e))?
             .into_parts();
         instructions.apply_to_request_http1x(request);
-        for value in request.headers_mut().values_mut() {
-            // The signature and the session token are credentials too.
-            value.set_sensitive(true);
+        // The signature and the session token are credentials: never shown by `Debug`.
+        for name in [http::header::AUTHORIZATION.as_str(), "x-amz-security-token"] {
+            if let Some(value) = request.headers_mut().get_mut(name) {
+                value.set_sensitive(true);
+            }
         }
         Ok(())
     }
