@@ -10,6 +10,8 @@ struct Choice {
     content: Option<String>,
     reasoning: Option<String>,
     refusal: Option<String>,
+    /// Anthropic's thinking signature (`delta.reasoning_signature`).
+    reasoning_signature: Option<String>,
     /// By the tool call's `index`.
     tool_calls: BTreeMap<u32, ToolCall>,
     finish_reason: Option<String>,
@@ -20,6 +22,8 @@ struct ToolCall {
     id: String,
     name: String,
     arguments: String,
+    /// Other fields of the call (`extra_content` with Gemini's thought signature).
+    extra: Map<String, Value>,
 }
 
 fn append(into: &mut Option<String>, text: &str) {
@@ -115,11 +119,19 @@ impl ChatCompletionAggregator {
             if let Some(text) = &delta.refusal {
                 append(&mut slot.refusal, text);
             }
+            if let Some(signature) = delta
+                .extra
+                .get("reasoning_signature")
+                .and_then(Value::as_str)
+            {
+                append(&mut slot.reasoning_signature, signature);
+            }
             for call in delta.tool_calls {
                 let into = slot.tool_calls.entry(call.index).or_default();
                 if let Some(id) = call.id {
                     into.id = id.into_owned();
                 }
+                into.extra.extend(call.extra);
                 if let Some(function) = call.function {
                     if let Some(name) = function.name {
                         into.name.push_str(&name);
@@ -167,11 +179,20 @@ impl ChatCompletionAggregator {
                 if let Some(reasoning) = choice.reasoning {
                     message.insert("reasoning_content".into(), reasoning.into());
                 }
+                if let Some(signature) = choice.reasoning_signature {
+                    message.insert("reasoning_signature".into(), signature.into());
+                }
                 if !choice.tool_calls.is_empty() {
                     let calls: Vec<Value> = choice
                         .tool_calls
                         .into_values()
-                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                        .map(|c| {
+                            let mut call = json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}});
+                            if let Value::Object(call) = &mut call {
+                                call.extend(c.extra);
+                            }
+                            call
+                        })
                         .collect();
                     message.insert("tool_calls".into(), calls.into());
                 }

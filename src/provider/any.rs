@@ -45,6 +45,44 @@ impl Endpoint {
     }
 }
 
+/// The API a client speaks: what [`RenderLayer`](crate::render::RenderLayer) renders the standard chat stream into.
+/// Insert it as a request extension; without one a request is OpenAI chat.
+///
+/// ```
+/// use tower_llm_stream::provider::ClientApi;
+///
+/// assert_eq!(ClientApi::default(), ClientApi::ChatCompletions);
+/// assert_eq!(ClientApi::AnthropicMessages.name(), "anthropic_messages");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ClientApi {
+    /// OpenAI chat completions: the standard stream itself.
+    #[default]
+    ChatCompletions,
+    /// OpenAI text completions (`object: "text_completion"`, `choices[].text`).
+    Completions,
+    /// The OpenAI Responses API.
+    Responses,
+    /// Anthropic Messages.
+    AnthropicMessages,
+    /// Gemini `streamGenerateContent?alt=sse` / `generateContent`.
+    Gemini,
+}
+
+impl ClientApi {
+    /// A stable name for logs and metrics.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientApi::ChatCompletions => "chat_completions",
+            ClientApi::Completions => "completions",
+            ClientApi::Responses => "responses",
+            ClientApi::AnthropicMessages => "anthropic_messages",
+            ClientApi::Gemini => "gemini",
+        }
+    }
+}
+
 /// Any of the crate's dialects, chosen at run time (from the provider name, a route, a
 /// request). Use it as the layer's dialect; a request extension of this type overrides the
 /// layer's choice for that request.

@@ -91,16 +91,20 @@ pub mod openai;
 mod aggregate;
 mod any;
 #[cfg(feature = "provider")]
+mod client;
+#[cfg(feature = "provider")]
 mod registry;
 #[cfg(feature = "provider")]
 mod request;
 #[cfg(feature = "provider")]
 mod upstream;
 
-pub use any::{AnyDialect, Endpoint};
+pub use any::{AnyDialect, ClientApi, Endpoint};
 
 #[cfg(feature = "provider")]
 pub use aggregate::ChatCompletionAggregator;
+#[cfg(feature = "provider")]
+pub use client::chat_request;
 #[cfg(feature = "provider")]
 pub use registry::{ApiKey, Provider, Providers, Route};
 #[cfg(feature = "provider")]

@@ -1,6 +1,8 @@
 //! The whole stack in one layer: [`LlmStreamLayer`].
 //!
-//! It applies the five layers in the one order that works, outermost first:
+//! It applies the six layers in the one order that works, outermost first:
+//! [`RenderLayer`] (the standard stream in the client's API, per the request's
+//! [`ClientApi`](crate::render::ClientApi) extension; untouched without one),
 //! [`ObserveLayer`] (one span and [`StreamSummary`](crate::observe::StreamSummary) per
 //! stream), [`ErrorEventLayer`] (failures become error events), [`UsageLastChunkLayer`] (usage and
 //! finish reasons only in the last chunk), [`StreamTimeoutLayer`] (head, idle and total
@@ -53,14 +55,15 @@ use crate::dialect::Passthrough;
 use crate::error_event::{ErrorEvent, ErrorEventLayer};
 use crate::observe::{Observe, ObserveLayer, OnStreamEnd};
 use crate::reframe::{SseReframe, SseReframeLayer};
+use crate::render::{Render, RenderLayer};
 use crate::timeout::{StreamTimeout, StreamTimeoutLayer};
 use crate::usage::{UsageLastChunk, UsageLastChunkLayer};
 use std::time::Duration;
 use tower_layer::Layer;
 
-/// The service [`LlmStreamLayer`] produces: the five layers around `S`, outermost first.
+/// The service [`LlmStreamLayer`] produces: the six layers around `S`, outermost first.
 pub type LlmStream<S, D = Passthrough, C = ()> =
-    Observe<ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<S, D>>>>, C>;
+    Render<Observe<ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<S, D>>>>, C>>;
 
 /// Applies the whole standard-stream stack to a service. See the [module docs](crate::stack).
 ///
@@ -82,6 +85,7 @@ pub type LlmStream<S, D = Passthrough, C = ()> =
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct LlmStreamLayer<D = Passthrough, C = ()> {
+    render: RenderLayer,
     observe: ObserveLayer<C>,
     error_event: ErrorEventLayer,
     usage: UsageLastChunkLayer,
@@ -100,6 +104,7 @@ impl LlmStreamLayer {
     /// upstreams), 30 s for the head and between events.
     pub fn new() -> Self {
         LlmStreamLayer {
+            render: RenderLayer::new(),
             observe: ObserveLayer::new(),
             error_event: ErrorEventLayer::new(),
             usage: UsageLastChunkLayer::new(),
@@ -113,6 +118,7 @@ impl<D, C> LlmStreamLayer<D, C> {
     /// Translates the upstream with `dialect` (see [`SseReframeLayer::dialect`]).
     pub fn dialect<D2>(self, dialect: D2) -> LlmStreamLayer<D2, C> {
         LlmStreamLayer {
+            render: self.render,
             observe: self.observe,
             error_event: self.error_event,
             usage: self.usage,
@@ -124,6 +130,7 @@ impl<D, C> LlmStreamLayer<D, C> {
     /// Calls `on_end` with each stream's summary (see [`ObserveLayer::on_stream_end`]).
     pub fn on_stream_end<C2: OnStreamEnd>(self, on_end: C2) -> LlmStreamLayer<D, C2> {
         LlmStreamLayer {
+            render: self.render,
             observe: self.observe.on_stream_end(on_end),
             error_event: self.error_event,
             usage: self.usage,
@@ -150,6 +157,12 @@ impl<D, C> LlmStreamLayer<D, C> {
         self
     }
 
+    /// Replaces the render layer (see [`RenderLayer::default_api`]).
+    pub fn render_layer(mut self, layer: RenderLayer) -> Self {
+        self.render = layer;
+        self
+    }
+
     /// Replaces the error layer (see [`ErrorEventLayer::max_error_body`]).
     pub fn error_event_layer(mut self, layer: ErrorEventLayer) -> Self {
         self.error_event = layer;
@@ -164,6 +177,7 @@ impl<S, D: Clone, C: Clone> Layer<S> for LlmStreamLayer<D, C> {
         let layers = self
             .usage
             .layer(self.timeout.layer(self.reframe.layer(inner)));
-        self.observe.layer(self.error_event.layer(layers))
+        self.render
+            .layer(self.observe.layer(self.error_event.layer(layers)))
     }
 }

@@ -107,6 +107,9 @@ pub struct ToolCallDelta<'a> {
     /// The function's name (first fragment) and argument text (any fragment).
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     pub function: Option<FunctionDelta<'a>>,
+    /// Every other field, as sent (`extra_content.google.thought_signature` from Gemini).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A fragment of a function call.

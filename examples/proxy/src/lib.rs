@@ -4,6 +4,7 @@
 //! logging and calls [`cli::run`]; tests and the benchmark tools use the same code.
 
 pub mod cli;
+pub mod client_api;
 pub mod coalesce;
 pub mod demo;
 pub mod listen;
@@ -12,7 +13,8 @@ pub mod upstream;
 pub mod util;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use client_api::{ClientRoute, api_error};
+use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -25,8 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::{Layer, Service, ServiceExt};
 use tower_llm_stream::observe::StreamLabels;
-use tower_llm_stream::provider::{AnyDialect, Endpoint};
+use tower_llm_stream::provider::{AnyDialect, ClientApi, Endpoint, ProviderKind, chat_request};
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
+use tower_llm_stream::render::whole_response;
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::sse::is_event_stream;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
@@ -159,6 +162,13 @@ impl Proxy {
                 _ => not_allowed("GET"),
             };
         }
+        if let Some(client_route) = ClientRoute::parse(path) {
+            let api = client_route.api();
+            if let Some(refused) = self.check_key(&request, api) {
+                return refused;
+            }
+            return Box::pin(self.client_api(client_route, request)).await;
+        }
         let endpoint = match path.trim_end_matches('/') {
             "/v1/models" => None,
             "/v1/chat/completions" => Some(Endpoint::ChatCompletions),
@@ -171,25 +181,13 @@ impl Proxy {
                     StatusCode::NOT_FOUND,
                     "not_found",
                     &format!(
-                        "no endpoint {path}: see /v1/chat/completions, /v1/completions, /v1/responses, /v1/audio/speech, /v1/audio/transcriptions, /v1/models"
+                        "no endpoint {path}: see /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages (Anthropic), /v1beta/models/MODEL:streamGenerateContent (Gemini), /v1/audio/speech, /v1/audio/transcriptions, /v1/models"
                     ),
                 );
             }
         };
-        if let Some(expected) = &self.inner.config.api_key {
-            let given = request
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
-            if !util::same_secret(given.trim().as_bytes(), expected.as_bytes()) {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_api_key",
-                    "this proxy needs `Authorization: Bearer <PROXY_API_KEY>`",
-                );
-            }
+        if let Some(refused) = self.check_key(&request, ClientApi::ChatCompletions) {
+            return refused;
         }
         let Some(endpoint) = endpoint else {
             return match *request.method() {
@@ -276,6 +274,23 @@ impl Proxy {
             );
         };
         let providers = &self.inner.providers;
+        let api = match endpoint {
+            Endpoint::Completions => Some(ClientApi::Completions),
+            Endpoint::Responses => Some(ClientApi::Responses),
+            _ => None,
+        };
+        if let Some(api) = api {
+            // Responses and completions from a provider that has only chat: translated.
+            let translated = providers
+                .route(&model)
+                .is_ok_and(|route| route.provider.kind() != ProviderKind::OpenAiCompatible);
+            if translated {
+                let model = model.into_owned();
+                return self
+                    .translated(api, &parts.headers, &body, Some(model), None)
+                    .await;
+            }
+        }
         let prepared = match providers
             .route(&model)
             .and_then(|route| Ok((route, route.prepare_bytes(endpoint, &body)?)))
@@ -295,6 +310,199 @@ impl Proxy {
             return Box::pin(aggregate(response)).await;
         }
         response
+    }
+
+    /// `None` when the request may pass: no `PROXY_API_KEY`, or the client sent it in any
+    /// API's header. Else the `401` in the client API's shape.
+    fn check_key(
+        &self,
+        request: &Request<Incoming>,
+        api: ClientApi,
+    ) -> Option<Response<ProxyBody>> {
+        let expected = self.inner.config.api_key.as_ref()?;
+        let given = client_api::client_key(request.headers(), request.uri().query()).unwrap_or("");
+        if util::same_secret(given.as_bytes(), expected.as_bytes()) {
+            return None;
+        }
+        Some(api_error(
+            api,
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "this proxy needs its PROXY_API_KEY: send `Authorization: Bearer <key>`, `x-api-key` (Anthropic) or `x-goog-api-key` (Gemini)",
+        ))
+    }
+
+    /// An Anthropic Messages or Gemini request.
+    async fn client_api(
+        self,
+        route: ClientRoute,
+        request: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let api = route.api();
+        let (model, stream) = match route {
+            ClientRoute::Unknown(_) => {
+                let path = request.uri().path();
+                let see = if api == ClientApi::Gemini {
+                    "/v1beta/models/MODEL:streamGenerateContent?alt=sse or :generateContent"
+                } else {
+                    "/v1/messages"
+                };
+                return api_error(
+                    api,
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("no endpoint {path}: see {see}"),
+                );
+            }
+            ClientRoute::AnthropicCountTokens => {
+                return api_error(
+                    api,
+                    StatusCode::NOT_IMPLEMENTED,
+                    "not_implemented",
+                    "this proxy cannot count tokens: no provider behind it offers a count it can translate",
+                );
+            }
+            ClientRoute::AnthropicMessages => (None, None),
+            ClientRoute::Gemini { model, stream } => (Some(model), Some(stream)),
+        };
+        if request.method() != Method::POST {
+            let mut response = api_error(
+                api,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use POST",
+            );
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        let sse = client_api::wants_sse(request.uri().query());
+        let limit = self.inner.config.max_body_bytes;
+        let (parts, body) = request.into_parts();
+        let body = match util::read_limited(body, limit).await {
+            Ok(body) => body,
+            Err(ReadError::TooLarge) => {
+                return api_error(
+                    api,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    &format!("the request body is larger than this proxy's limit of {limit} bytes"),
+                );
+            }
+            Err(ReadError::Failed(e)) => {
+                return api_error(
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("the request body could not be read: {e}"),
+                );
+            }
+        };
+        // Gemini without `alt=sse` streams a JSON array: the whole answer as its one element.
+        let gemini = stream.map(|stream| GeminiStream { stream, sse });
+        self.translated(api, &parts.headers, &body, model, gemini)
+            .await
+    }
+
+    /// A request in a client API other than OpenAI chat, translated into the standard chat
+    /// request, sent to any provider, and answered in the client's API: streamed through the
+    /// render layer, or folded into the API's whole answer.
+    async fn translated(
+        self,
+        api: ClientApi,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        model: Option<String>,
+        gemini: Option<GeminiStream>,
+    ) -> Response<ProxyBody> {
+        let map = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return api_error(
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    "the request body must be a JSON object",
+                );
+            }
+            Err(e) => {
+                return api_error(
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    &format!("the request body is not valid JSON: {e}"),
+                );
+            }
+        };
+        let model = match model
+            .or_else(|| map.get("model").and_then(Value::as_str).map(str::to_owned))
+        {
+            Some(model) => self.default_provider(api, model),
+            None => {
+                return api_error(
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    "missing_model",
+                    "the request needs a \"model\" string, named provider/model (e.g. demo/echo)",
+                );
+            }
+        };
+        let stream = match gemini {
+            Some(gemini) => gemini.stream && gemini.sse,
+            None => map.get("stream").and_then(Value::as_bool) == Some(true),
+        };
+        let providers = &self.inner.providers;
+        let route = match providers.route(&model) {
+            Ok(route) => route,
+            Err(e) => return in_api(api, refused(e)).await,
+        };
+        let mut chat = match chat_request(api, &map, true) {
+            Ok(chat) => chat,
+            Err(e) => return in_api(api, refused(e)).await,
+        };
+        chat["model"] = model.clone().into();
+        let upstream = match route.prepare(Endpoint::ChatCompletions, chat) {
+            Ok(upstream) => upstream,
+            Err(e) => return in_api(api, refused(e)).await,
+        };
+        let labels = StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
+        let (mut head, body) = upstream.request.into_parts();
+        copy_timeout_header(headers, &mut head.headers);
+        let mut request = Request::from_parts(head, full_request_body(body));
+        request.extensions_mut().insert(upstream.dialect);
+        request.extensions_mut().insert(labels);
+        if stream {
+            request.extensions_mut().insert(api);
+            return self.forward(request).await;
+        }
+        let response = self.forward(request).await;
+        match fold(response).await {
+            Ok(completion) => {
+                let mut whole = whole_response(api, &completion);
+                if gemini.is_some_and(|g| g.stream) {
+                    whole = Value::Array(vec![whole]);
+                }
+                let mut response = json_response(StatusCode::OK, whole.to_string());
+                response.extensions_mut().insert(Forwarded);
+                response
+            }
+            Err(response) => in_api(api, response).await,
+        }
+    }
+
+    /// A model without a provider goes to the client API's own provider when it is
+    /// configured (the Anthropic SDK's `claude-…` to `anthropic`).
+    fn default_provider(&self, api: ClientApi, model: String) -> String {
+        let own = match api {
+            ClientApi::AnthropicMessages => "anthropic",
+            ClientApi::Gemini => "gemini",
+            _ => "openai",
+        };
+        if !model.contains('/') && self.inner.providers.get(own).is_some() {
+            return format!("{own}/{model}");
+        }
+        model
     }
 
     /// A transcription upload: routed by its `model` field, streamed upstream.
@@ -536,8 +744,56 @@ fn status_of(error: &Value) -> StatusCode {
 /// Folds the standard stream of a translated provider into one `chat.completion` for a client
 /// that did not ask for a stream.
 async fn aggregate(response: Response<ProxyBody>) -> Response<ProxyBody> {
-    if !response.status().is_success() || !is_event_stream(response.headers()) {
+    match fold(response).await {
+        Ok(completion) => {
+            let mut response = json_response(StatusCode::OK, completion.to_string());
+            response.extensions_mut().insert(Forwarded);
+            response
+        }
+        Err(response) => response,
+    }
+}
+
+/// How a Gemini request asked for its answer: `:streamGenerateContent` or not, `alt=sse` or not.
+#[derive(Clone, Copy)]
+struct GeminiStream {
+    stream: bool,
+    sse: bool,
+}
+
+/// An error response of the standard shape rewritten in `api`'s error shape (its body is
+/// small: the proxy's own, or an upstream's normalized by the error layer).
+async fn in_api(api: ClientApi, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    let status = response.status();
+    if status.is_success()
+        || matches!(
+            api,
+            ClientApi::ChatCompletions | ClientApi::Completions | ClientApi::Responses
+        )
+    {
         return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => {
+            return api_error(
+                api,
+                StatusCode::BAD_GATEWAY,
+                "upstream_body_error",
+                &e.to_string(),
+            );
+        }
+    };
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, util::full(client_api::rewrite(api, status, &body)))
+}
+
+/// The standard stream folded into one `chat.completion`; an error response when the stream
+/// failed or was not a stream.
+async fn fold(response: Response<ProxyBody>) -> Result<Value, Response<ProxyBody>> {
+    if !response.status().is_success() || !is_event_stream(response.headers()) {
+        return Err(response);
     }
     let mut body = response.into_body();
     let mut decoder = Decoder::new();
@@ -560,31 +816,29 @@ async fn aggregate(response: Response<ProxyBody>) -> Response<ProxyBody> {
                 if let Ok(data) = frame.into_data() {
                     decoder.push(data);
                     if let Err(e) = push(&mut decoder, &mut folded) {
-                        return error(StatusCode::BAD_GATEWAY, "malformed_event", &e);
+                        return Err(error(StatusCode::BAD_GATEWAY, "malformed_event", &e));
                     }
                 }
             }
             Some(Err(e)) => {
-                return error(
+                return Err(error(
                     StatusCode::BAD_GATEWAY,
                     "upstream_body_error",
                     &e.to_string(),
-                );
+                ));
             }
             None => break,
         }
     }
     decoder.finish();
     if let Err(e) = push(&mut decoder, &mut folded) {
-        return error(StatusCode::BAD_GATEWAY, "malformed_event", &e);
+        return Err(error(StatusCode::BAD_GATEWAY, "malformed_event", &e));
     }
     if let Some(e) = folded.error() {
         let status = status_of(e);
-        return json_response(status, json!({"error": e}).to_string());
+        return Err(json_response(status, json!({"error": e}).to_string()));
     }
-    let mut response = json_response(StatusCode::OK, folded.finish().to_string());
-    response.extensions_mut().insert(Forwarded);
-    response
+    Ok(folded.finish())
 }
 
 /// Serves connections until `shutdown` resolves, then stops accepting and lets open requests

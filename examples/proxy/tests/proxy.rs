@@ -68,17 +68,6 @@ fn uneven(raw: &[u8]) -> Vec<Step> {
     steps
 }
 
-/// The content type an upstream answers a fixture with.
-fn content_type_of(fixture: &str) -> &'static str {
-    if fixture.ends_with(".ndjson") {
-        "application/x-ndjson"
-    } else if fixture.ends_with(".bin") {
-        "application/vnd.amazon.eventstream"
-    } else {
-        "text/event-stream"
-    }
-}
-
 /// The fixture a scenario replays for a path.
 fn fixture_for(scenario: &str, path: &str) -> Option<&'static str> {
     Some(match scenario {
@@ -112,7 +101,7 @@ fn respond(scenario: &str, path: &str, recorder: &Recorder) -> Response<ScriptBo
             .unwrap()
     };
     if let Some(fixture) = fixture_for(scenario, path) {
-        let content_type = content_type_of(fixture);
+        let content_type = common::content_type_of(fixture);
         let mut response = sse(uneven(&common::fixture(fixture)));
         response
             .headers_mut()
@@ -308,7 +297,7 @@ fn chat(model: &str, stream: bool) -> Value {
 /// must deliver over the wire.
 async fn expected(kind: &'static str, fixture: &'static str) -> common::dialects::Seen {
     let out = tokio::task::spawn_blocking(move || {
-        let content_type = content_type_of(fixture);
+        let content_type = common::content_type_of(fixture);
         let dialect = AnyDialect::for_provider(kind, Endpoint::ChatCompletions);
         run_stack_as(content_type, dialect, vec![data(common::fixture(fixture))]).1
     })
@@ -573,15 +562,227 @@ async fn completions_responses_and_audio_go_through() {
     assert!(body.contains("\"type\":\"speech.audio.done\""), "{body}");
     assert!(body.ends_with("data: [DONE]\n\n"));
 
-    // Anthropic offers chat only.
+    // Anthropic has no Responses API: the request is translated to Messages, the answer
+    // rendered as Responses events.
     let (head, body) = h
         .post(
             "/v1/responses",
-            json!({"model": "anthropic/claude", "input": "x"}),
+            json!({"model": "anthropic/claude", "input": "Weather?", "instructions": "Be brief.", "stream": true, "max_output_tokens": 99}),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK, "{body}");
+    assert_responses_stream(&body);
+    assert!(body.contains("\"type\":\"function_call\""), "{body}");
+    let sent = h.recorder.last();
+    assert!(sent.path.ends_with("/v1/messages"), "{}", sent.path);
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(sent["system"], "Be brief.");
+    assert_eq!(sent["max_tokens"], 99);
+    // And text completions from Gemini.
+    let (head, body) = h
+        .post(
+            "/v1/completions",
+            json!({"model": "gemini/gemini-2.5-pro", "prompt": "Say hi", "stream": true}),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"object\":\"text_completion\""), "{body}");
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+}
+
+/// The Anthropic Messages and Gemini routes, over every kind of upstream, streamed and
+/// whole; errors and refusals in each API's shape.
+#[tokio::test]
+async fn anthropic_and_gemini_clients_reach_every_provider() {
+    let h = start(|_| {}).await;
+    for provider in ["openai", "anthropic", "gemini", "cohere", "bedrock"] {
+        let model = format!("{provider}/some-model");
+        let request = json!({"model": model, "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}]});
+        for path in ["/v1/messages", "/anthropic/v1/messages"] {
+            let (head, body) = h.post(path, request.clone()).await;
+            assert_eq!(head.status, StatusCode::OK, "{provider} {path}: {body}");
+            assert!(
+                body.starts_with("event: message_start\n"),
+                "{provider}: {body}"
+            );
+            assert!(body.contains("\"type\":\"tool_use\""), "{provider}: {body}");
+            assert!(
+                body.contains("\"stop_reason\":\"tool_use\""),
+                "{provider}: {body}"
+            );
+            assert!(
+                body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+                "{provider}: {body}"
+            );
+        }
+        let mut whole = request.clone();
+        whole["stream"] = false.into();
+        let (head, body) = h.post("/v1/messages", whole).await;
+        assert_eq!(head.status, StatusCode::OK, "{provider}: {body}");
+        let message: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(message["type"], "message");
+        assert_eq!(message["stop_reason"], "tool_use", "{body}");
+        assert!(
+            message["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["type"] == "tool_use" && b["input"].is_object()),
+            "{body}"
+        );
+
+        let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "What is the weather in Paris?"}]}],
+            "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "OBJECT", "properties": {"location": {"type": "STRING"}}}}]}]});
+        for prefix in ["/v1beta", "/gemini/v1beta", "/v1"] {
+            let path = format!("{prefix}/models/{model}:streamGenerateContent?alt=sse");
+            let (head, body) = h.post(&path, gemini.clone()).await;
+            assert_eq!(head.status, StatusCode::OK, "{provider} {path}: {body}");
+            let last = body.trim_end().rsplit("\n\n").next().unwrap();
+            let last: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(last["candidates"][0]["finishReason"], "STOP", "{body}");
+            assert!(body.contains("\"functionCall\""), "{provider}: {body}");
+        }
+        let (head, body) = h
+            .post(
+                &format!("/v1beta/models/{model}:generateContent"),
+                gemini.clone(),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK, "{provider}: {body}");
+        let whole: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            whole["candidates"][0]["content"]["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["functionCall"]["args"].is_object()),
+            "{body}"
+        );
+        // Without `alt=sse`, Gemini streams a JSON array.
+        let (head, body) = h
+            .post(
+                &format!("/v1beta/models/{model}:streamGenerateContent"),
+                gemini,
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK, "{provider}: {body}");
+        assert!(
+            serde_json::from_str::<Value>(&body).unwrap().is_array(),
+            "{body}"
+        );
+    }
+    // The Gemini request reached an OpenAI-compatible upstream as a chat request.
+    let (_, _) = h
+        .post(
+            "/v1beta/models/openai/gpt-4o:streamGenerateContent?alt=sse",
+            json!({"systemInstruction": {"parts": [{"text": "Be brief."}]}, "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+                   "generationConfig": {"maxOutputTokens": 7, "stopSequences": ["END"]}}),
+        )
+        .await;
+    let sent: Value = serde_json::from_slice(&h.recorder.last().body).unwrap();
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(sent["max_tokens"], 7);
+    assert_eq!(sent["stop"], json!(["END"]));
+    assert_eq!(sent["model"], "gpt-4o");
+
+    // Errors in each API's shape.
+    let (head, body) = h
+        .post(
+            "/v1/messages",
+            json!({"model": "nope/x", "max_tokens": 5, "messages": []}),
         )
         .await;
     assert_eq!(head.status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("unsupported_endpoint"), "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["type"], "error", "{body}");
+    assert_eq!(error["error"]["type"], "invalid_request_error", "{body}");
+    let (head, body) = h
+        .post(
+            "/v1beta/models/nope/x:generateContent",
+            json!({"contents": []}),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["status"], "INVALID_ARGUMENT", "{body}");
+    let (head, body) = h.post("/v1/messages", json!({"model": "openai/x", "max_tokens": 5, "top_k": 3, "messages": [{"role": "user", "content": "x"}]})).await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("top_k"), "{body}");
+    let (head, body) = h.post("/v1/messages/count_tokens", json!({})).await;
+    assert_eq!(head.status, StatusCode::NOT_IMPLEMENTED);
+    assert!(body.contains("\"type\":\"error\""), "{body}");
+    let (head, body) = h.post("/gemini/v1beta/files", json!({})).await;
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["status"],
+        "NOT_FOUND"
+    );
+    // A bare model goes to the API's own provider.
+    let (head, body) = h.post("/v1/messages", json!({"model": "claude-sonnet-4-5", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
+    assert_eq!(head.status, StatusCode::OK, "{body}");
+    assert!(h.recorder.last().path.starts_with("/anthropic/"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&h.recorder.last().body).unwrap()["model"],
+        "claude-sonnet-4-5"
+    );
+}
+
+/// With `PROXY_API_KEY`, each API's own credential header counts, and is never forwarded.
+#[tokio::test]
+async fn client_keys_in_each_api_header() {
+    let h = start(|config| config.api_key = Some("proxy-key".into())).await;
+    let messages = json!({"model": "anthropic/claude", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    for (name, value, path) in [
+        ("x-api-key", "proxy-key", "/v1/messages"),
+        (
+            "x-goog-api-key",
+            "proxy-key",
+            "/v1beta/models/anthropic/claude:streamGenerateContent?alt=sse",
+        ),
+        ("authorization", "Bearer proxy-key", "/v1/messages"),
+        (
+            "x-other",
+            "",
+            "/v1beta/models/anthropic/claude:streamGenerateContent?alt=sse&key=proxy-key",
+        ),
+    ] {
+        let body = if path.contains("v1beta") {
+            json!({"contents": [{"parts": [{"text": "x"}]}]}).to_string()
+        } else {
+            messages.to_string()
+        };
+        let (head, text) = h
+            .send(
+                Request::post(path)
+                    .header("content-type", "application/json")
+                    .header(name, value),
+                body,
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::OK, "{name}: {text}");
+        let sent = h.recorder.last();
+        assert_eq!(
+            sent.headers["x-api-key"], "sk-ant-secret",
+            "the provider's key, not the client's"
+        );
+        assert!(!sent.headers.contains_key("x-goog-api-key"));
+    }
+    let (head, body) = h
+        .send(
+            Request::post("/v1/messages").header("x-api-key", "wrong"),
+            messages.to_string(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["type"],
+        "authentication_error"
+    );
 }
 
 fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {

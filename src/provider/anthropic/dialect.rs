@@ -15,7 +15,8 @@ use std::borrow::Cow;
 ///
 /// - `message_start` → the first chunk, `delta: {"role":"assistant","content":""}`; its id and
 ///   model are kept on every chunk.
-/// - text blocks → `content`; thinking blocks → `reasoning_content` (signatures dropped);
+/// - text blocks → `content`; thinking blocks → `reasoning_content`, their signature → `reasoning_signature` (one
+///   delta, after the thinking text: the next turn must send it back);
 ///   `tool_use` blocks → `tool_calls` with `index` counted from 0 (Anthropic's content block
 ///   indexes renumbered), the id and name first, then `input_json_delta` fragments as
 ///   `function.arguments`.
@@ -102,6 +103,8 @@ struct Delta<'a> {
     #[serde(borrow, default)]
     thinking: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     partial_json: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     stop_reason: Option<Cow<'a, str>>,
@@ -176,7 +179,11 @@ impl AnthropicMessages {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": self.cache_read},
+            "prompt_tokens_details": if self.cache_write > 0 {
+                json!({"cached_tokens": self.cache_read, "cache_creation_tokens": self.cache_write})
+            } else {
+                json!({"cached_tokens": self.cache_read})
+            },
         }))
     }
 
@@ -279,7 +286,12 @@ impl Dialect for AnthropicMessages {
                             );
                             self.writer().delta(&delta)
                         }),
-                    _ => None, // signature_delta, citations_delta, …
+                    (Some("signature_delta"), _) => delta
+                        .signature
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| self.writer().text_delta("reasoning_signature", s)),
+                    _ => None, // citations_delta, …
                 };
                 if let Some(frame) = frame {
                     out.push(frame);

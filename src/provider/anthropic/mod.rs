@@ -1,6 +1,8 @@
 //! Anthropic's Messages API: its stream dialect ([`AnthropicMessages`]) and, with the
 //! `provider` feature, the translation of an OpenAI chat request into a Messages request.
 
+#[cfg(feature = "provider")]
+pub(crate) mod client;
 mod dialect;
 #[cfg(feature = "provider")]
 pub(crate) mod request;

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 ///
 /// - Text parts → `content`; parts with `"thought": true` → `reasoning_content`;
 ///   `functionCall` parts (Gemini sends them whole) → one `tool_calls` delta each, with the
-///   call's `id` when Gemini gives one (else `call_<n>`) and `args` as the `arguments` string.
+///   call's `id` when Gemini gives one (else `call_<n>`), `args` as the `arguments` string,
+///   and the part's `thoughtSignature` as `extra_content.google.thought_signature` (where
+///   Google's OpenAI-compatible API puts it; the next turn must send it back).
 /// - `finishReason`: `STOP` → `stop`, or `tool_calls` when the candidate called a function
 ///   (Gemini reports `STOP` there); `MAX_TOKENS` → `length`; `SAFETY`, `RECITATION`,
 ///   `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `IMAGE_SAFETY` → `content_filter`; others →
@@ -84,6 +86,8 @@ struct Part<'a> {
     thought: bool,
     #[serde(rename = "functionCall", default)]
     function_call: Option<FunctionCall>,
+    #[serde(rename = "thoughtSignature", borrow, default)]
+    thought_signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -195,8 +199,19 @@ impl Dialect for Gemini {
                         .args
                         .as_ref()
                         .map_or_else(|| "{}".to_owned(), Value::to_string);
+                    // Gemini's signature of the call comes back on the next turn: carried
+                    // where Google's own OpenAI-compatible API puts it.
+                    let signature = part.thought_signature.as_deref().map_or_else(
+                        String::new,
+                        |s| {
+                            format!(
+                                ",\"extra_content\":{{\"google\":{{\"thought_signature\":{}}}}}",
+                                json_string(s)
+                            )
+                        },
+                    );
                     let delta = format!(
-                        "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":{}}}}}]}}",
+                        "{{\"tool_calls\":[{{\"index\":{n},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":{}}}{signature}}}]}}",
                         json_string(&id),
                         json_string(&call.name),
                         json_string(&args)

@@ -1,6 +1,8 @@
 //! Google's Gemini API (`streamGenerateContent?alt=sse`): its stream dialect ([`Gemini`])
 //! and, with the `provider` feature, the request translation.
 
+#[cfg(feature = "provider")]
+pub(crate) mod client;
 mod dialect;
 #[cfg(feature = "provider")]
 pub(crate) mod request;

@@ -2,6 +2,8 @@
 //! OpenRouter, vLLM, llama.cpp, Ollama's `/v1`): the chat, completions and audio stream
 //! dialect ([`OpenAiCompatible`]) and the Responses API's ([`OpenAiResponses`]).
 
+#[cfg(feature = "provider")]
+pub(crate) mod client;
 mod dialect;
 #[cfg(feature = "provider")]
 pub(crate) mod request;

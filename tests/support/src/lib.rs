@@ -99,6 +99,17 @@ pub fn fixture(path: &str) -> Vec<u8> {
 }
 pub mod script;
 
+/// The content type a provider streams a fixture with (by its extension).
+pub fn content_type_of(fixture: &str) -> &'static str {
+    if fixture.ends_with(".ndjson") {
+        "application/x-ndjson"
+    } else if fixture.ends_with(".bin") {
+        "application/vnd.amazon.eventstream"
+    } else {
+        "text/event-stream"
+    }
+}
+
 /// Property-test cases: `PROPTEST_CASES` when set (for long local runs), else `default`.
 pub fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")

@@ -1,0 +1,177 @@
+//! What the renderers read: one standard frame as a chat chunk, `[DONE]`, an error event, or
+//! something else, and the error it carries in a form every API's error shape is written from.
+
+use crate::standard::Frames;
+use crate::standard::events::ChatCompletionChunk;
+use crate::standard::frame::{is_done, untyped_data};
+use serde_json::Value;
+
+/// One standard frame, read.
+pub(super) enum ChatEvent<'a> {
+    Chunk(ChatCompletionChunk<'a>),
+    Done,
+    Error(ErrorInfo),
+    /// A comment, a typed event, or JSON that is not a chat chunk.
+    Other,
+}
+
+impl<'a> ChatEvent<'a> {
+    pub(super) fn read(frame: &'a [u8]) -> Self {
+        if is_done(frame) {
+            return ChatEvent::Done;
+        }
+        let Some(data) = untyped_data(frame) else {
+            return ChatEvent::Other;
+        };
+        if data.starts_with(b"{\"error\"") {
+            return match serde_json::from_slice::<Value>(data) {
+                Ok(value) => ChatEvent::Error(ErrorInfo::from_body(&value)),
+                Err(_) => ChatEvent::Other,
+            };
+        }
+        match serde_json::from_slice::<ChatCompletionChunk<'a>>(data) {
+            Ok(chunk) if is_chunk_object(&chunk.object) => ChatEvent::Chunk(chunk),
+            Ok(_) => ChatEvent::Other,
+            Err(e) if looks_like_chunk(data) => ChatEvent::Error(ErrorInfo::new(
+                "upstream_error",
+                "malformed_event",
+                format!("a chat chunk could not be read: {e}"),
+            )),
+            Err(_) => ChatEvent::Other,
+        }
+    }
+}
+
+fn is_chunk_object(object: &str) -> bool {
+    object == "chat.completion.chunk" || object == "text_completion"
+}
+
+fn looks_like_chunk(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"\"chat.completion.chunk\"").is_some()
+        || memchr::memmem::find(data, b"\"text_completion\"").is_some()
+}
+
+/// An error, as every API's error shape needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ErrorInfo {
+    /// The standard error type (`timeout_error`, `upstream_error`, `rate_limit_error`, …).
+    pub kind: String,
+    /// The stable code (`stream_idle_timeout`, `stream_truncated`, a provider's own).
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorInfo {
+    pub(super) fn new(kind: &str, code: &str, message: String) -> Self {
+        ErrorInfo {
+            kind: kind.to_owned(),
+            code: code.to_owned(),
+            message,
+        }
+    }
+
+    /// From a standard error body or event data (`{"error":{"type","code","message"}}`),
+    /// leniently: an upstream's own error object may lack a field or hold a number.
+    pub(super) fn from_body(body: &Value) -> Self {
+        let error = body.get("error").unwrap_or(body);
+        let text = |key: &str| match error.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        };
+        let message = match error {
+            Value::String(s) => s.clone(),
+            _ => text("message").unwrap_or_else(|| error.to_string()),
+        };
+        ErrorInfo {
+            kind: text("type").unwrap_or_else(|| "upstream_error".to_owned()),
+            code: text("code").unwrap_or_else(|| "upstream_error".to_owned()),
+            message,
+        }
+    }
+
+    /// The HTTP status the error stands for: what Gemini's error `code` carries, and what a
+    /// client that wanted one object gets.
+    pub(super) fn status(&self) -> u16 {
+        match self.code.as_str() {
+            "stream_idle_timeout" | "stream_deadline" | "upstream_timeout" => return 504,
+            "invalid_request_timeout" => return 400,
+            "upstream_unavailable" => return 502,
+            _ => {}
+        }
+        match self.kind.as_str() {
+            "invalid_request_error" => 400,
+            "authentication_error" => 401,
+            "permission_error" => 403,
+            "not_found_error" => 404,
+            "rate_limit_error" => 429,
+            "overloaded_error" => 503,
+            "timeout_error" => 504,
+            _ => 502,
+        }
+    }
+}
+
+/// The one interface of the four renderers: chunks in order, then `[DONE]` or an error.
+pub(super) trait ApiRenderer {
+    /// A chat chunk (only choice 0 is rendered).
+    fn chunk(&mut self, chunk: &ChatCompletionChunk<'_>, out: &mut Frames);
+    /// `[DONE]`: the closing events.
+    fn done(&mut self, out: &mut Frames);
+    /// An error event: the API's error, and whatever must follow it.
+    fn error(&mut self, error: &ErrorInfo, out: &mut Frames);
+}
+
+/// `event: NAME\ndata: JSON\n\n`.
+pub(super) fn typed_frame(name: &str, data: &Value) -> bytes::Bytes {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    serde_json::to_writer(&mut out, data).unwrap_or_default();
+    out.extend_from_slice(b"\n\n");
+    bytes::Bytes::from(out)
+}
+
+/// The usage counts of a standard `usage` object, with the details every API names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Counts {
+    /// Input tokens, cache reads and writes included.
+    pub prompt: u64,
+    pub completion: u64,
+    pub total: u64,
+    /// Cache reads (`prompt_tokens_details.cached_tokens`).
+    pub cached: u64,
+    /// Cache writes (`prompt_tokens_details.cache_creation_tokens`, Anthropic's).
+    pub cache_creation: u64,
+    /// Reasoning (`completion_tokens_details.reasoning_tokens`), part of `completion`.
+    pub reasoning: u64,
+}
+
+impl Counts {
+    pub(super) fn read(usage: &crate::standard::events::Usage) -> Self {
+        let detail = |group: &str, key: &str| {
+            usage
+                .extra
+                .get(group)
+                .and_then(|g| g.get(key))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        Counts {
+            prompt: usage.prompt_tokens,
+            completion: usage.completion_tokens,
+            total: usage.total_tokens,
+            cached: detail("prompt_tokens_details", "cached_tokens"),
+            cache_creation: detail("prompt_tokens_details", "cache_creation_tokens"),
+            reasoning: detail("completion_tokens_details", "reasoning_tokens"),
+        }
+    }
+
+    /// From a whole `chat.completion`'s `usage` value.
+    pub(super) fn from_value(usage: &Value) -> Option<Self> {
+        serde_json::from_value::<crate::standard::events::Usage>(usage.clone())
+            .ok()
+            .map(|u| Counts::read(&u))
+    }
+}
