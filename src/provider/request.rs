@@ -20,6 +20,8 @@ pub(crate) struct ToolCall {
     pub name: String,
     /// The arguments as the model wrote them: a JSON text.
     pub arguments: String,
+    /// Gemini's `thoughtSignature` of the call, from `extra_content.google.thought_signature`.
+    pub signature: Option<String>,
 }
 
 impl ToolCall {
@@ -52,11 +54,44 @@ pub(crate) enum Message {
     Assistant {
         parts: Vec<Part>,
         tool_calls: Vec<ToolCall>,
+        /// The turn's reasoning (`reasoning_content`) and its signature
+        /// (`reasoning_signature`), which Anthropic needs back to continue a tool loop.
+        reasoning: Option<Reasoning>,
     },
     Tool {
         tool_call_id: String,
         content: String,
     },
+}
+
+/// Reasoning an assistant turn carried, as the provider gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reasoning {
+    pub text: String,
+    pub signature: Option<String>,
+}
+
+/// How much the model may think: a token budget (`thinking.budget_tokens`, Anthropic's and
+/// Gemini's way) or an effort (`reasoning_effort`, OpenAI's).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Thinking {
+    Budget(u64),
+    Effort(String),
+}
+
+impl Thinking {
+    /// The token budget, an effort read as one (`minimal`/`none`: no thinking).
+    pub(crate) fn budget(&self) -> u64 {
+        match self {
+            Thinking::Budget(n) => *n,
+            Thinking::Effort(effort) => match effort.as_str() {
+                "none" | "minimal" => 0,
+                "low" => 1024,
+                "high" => 16384,
+                _ => 4096,
+            },
+        }
+    }
 }
 
 /// A function the model may call.
@@ -114,6 +149,8 @@ pub(crate) struct ChatRequest<'a> {
     pub tool_choice: Option<ToolChoice>,
     pub response_format: Option<ResponseFormat>,
     pub n: u64,
+    /// `thinking` (`{"type":"enabled","budget_tokens":N}`) or `reasoning_effort`.
+    pub thinking: Option<Thinking>,
 }
 
 fn invalid(message: impl Into<String>) -> RequestError {
@@ -234,6 +271,10 @@ impl<'a> ChatRequest<'a> {
                     {
                         let function = &call["function"];
                         tool_calls.push(ToolCall {
+                            signature: call
+                                .pointer("/extra_content/google/thought_signature")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
                             id: string(&call["id"], &format!("messages[{at}] tool call id"))?
                                 .to_owned(),
                             name: string(
@@ -248,9 +289,20 @@ impl<'a> ChatRequest<'a> {
                             },
                         });
                     }
+                    let reasoning = message
+                        .get("reasoning_content")
+                        .and_then(Value::as_str)
+                        .map(|text| Reasoning {
+                            text: text.to_owned(),
+                            signature: message
+                                .get("reasoning_signature")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                        });
                     Message::Assistant {
                         parts: content,
                         tool_calls,
+                        reasoning,
                     }
                 }
                 "tool" => Message::Tool {
@@ -361,6 +413,7 @@ impl<'a> ChatRequest<'a> {
             tool_choice,
             response_format,
             n: count(body, "n")?.unwrap_or(1),
+            thinking: thinking(body)?,
         })
     }
 
@@ -417,6 +470,27 @@ impl<'a> ChatRequest<'a> {
                 .map(|c| c.name.as_str()),
             _ => None,
         })
+    }
+}
+
+/// `thinking: {"type": "enabled", "budget_tokens": N}` (Anthropic's shape, which LiteLLM
+/// and this crate's client translations use), else `reasoning_effort`.
+fn thinking(body: &Map<String, Value>) -> Result<Option<Thinking>, RequestError> {
+    if let Some(thinking) = body.get("thinking").filter(|v| !v.is_null()) {
+        return match thinking.get("type").and_then(Value::as_str) {
+            Some("enabled") => thinking
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .map(|n| Some(Thinking::Budget(n)))
+                .ok_or_else(|| invalid("thinking.budget_tokens must be a non-negative integer")),
+            Some("disabled") => Ok(None),
+            _ => Err(invalid("thinking.type must be enabled or disabled")),
+        };
+    }
+    match body.get("reasoning_effort") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(effort)) => Ok(Some(Thinking::Effort(effort.clone()))),
+        Some(_) => Err(invalid("reasoning_effort must be a string")),
     }
 }
 
@@ -587,6 +661,7 @@ mod tests {
     #[test]
     fn bad_tool_arguments_are_refused_where_an_object_is_needed() {
         let call = ToolCall {
+            signature: None,
             id: "c".into(),
             name: "f".into(),
             arguments: "[1]".into(),

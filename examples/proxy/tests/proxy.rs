@@ -81,6 +81,7 @@ fn fixture_for(scenario: &str, path: &str) -> Option<&'static str> {
             "openai/audio_transcription_stream.sse"
         }
         "anthropic" => "anthropic/tool_use.sse",
+        "claude" => "anthropic/thinking_then_text.sse",
         "gemini" => "gemini/function_call.sse",
         "cohere" => "cohere/tool_call.sse",
         "ollama" => "ollama/generate_stream.ndjson",
@@ -195,6 +196,7 @@ async fn start(adjust: impl FnOnce(&mut app::Config)) -> Harness {
     let mut providers = Providers::new()
         .with(provider("openai", ProviderKind::OpenAiCompatible, "/v1").api_key("sk-openai-secret"))
         .with(provider("anthropic", ProviderKind::Anthropic, "/v1").api_key("sk-ant-secret"))
+        .with(provider("claude", ProviderKind::Anthropic, "/v1").api_key("sk-ant-secret"))
         .with(provider("gemini", ProviderKind::Gemini, "/v1beta").api_key("gemini-secret"))
         .with(provider("cohere", ProviderKind::Cohere, "/v2").api_key("cohere-secret"))
         .with(provider("ollama", ProviderKind::Ollama, ""))
@@ -1319,4 +1321,143 @@ async fn without_layers_the_upstream_stream_arrives_as_it_was_sent() {
         client_view(&chat_chunks(&events(&standard))),
         expected("openai", "openai/chat_tool_call_include_usage.sse").await
     );
+}
+
+/// Reasoning signatures survive a tool loop through every client API: the upstream's
+/// signature reaches the client (turn 1), and the client's copy reaches the upstream (turn 2).
+#[tokio::test]
+async fn reasoning_signatures_round_trip_through_every_client_api() {
+    let h = start(|_| {}).await;
+    // Turn 1: Anthropic's thinking signature, Gemini's call signature, as each client sees them.
+    let (_, body) = h.post("/v1/messages", json!({"model": "claude/c", "max_tokens": 9, "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
+    assert!(
+        body.contains("\"type\":\"signature_delta\",\"signature\":\"EvMCCkYICxgCKkCHP2cS"),
+        "{body}"
+    );
+    let (_, body) = h.post("/v1/chat/completions", json!({"model": "claude/c", "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
+    assert!(
+        body.contains("\"reasoning_signature\":\"EvMCCkYICxgCKkCHP2cS"),
+        "{body}"
+    );
+    let (_, body) = h.post("/v1/messages", json!({"model": "claude/c", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]})).await;
+    let message: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        message["content"][0]["signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("EvMCCkYICxgCKkCHP2cS"),
+        "{body}"
+    );
+    let (_, body) = h
+        .post(
+            "/v1beta/models/gemini/g:streamGenerateContent?alt=sse",
+            json!({"contents": [{"parts": [{"text": "x"}]}]}),
+        )
+        .await;
+    assert!(
+        body.contains("\"thoughtSignature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"),
+        "{body}"
+    );
+    let (_, body) = h.post("/v1/chat/completions", json!({"model": "gemini/g", "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
+    assert!(body.contains("\"extra_content\":{\"google\":{\"thought_signature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"), "{body}");
+
+    // Turn 2, Anthropic signature back to Anthropic (and Bedrock), from each client API.
+    let thinking =
+        json!({"type": "thinking", "thinking": "I should call the tool.", "signature": "SIG-A"});
+    let call = json!({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}});
+    let anthropic_turn = json!({"model": "claude/c", "max_tokens": 2000, "stream": true,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": [thinking, call]},
+                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"}]}]});
+    let responses_turn = json!({"model": "claude/c", "stream": true, "reasoning": {"effort": "low"},
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+        "input": [{"role": "user", "content": "Weather?"},
+                  {"type": "reasoning", "summary": [{"type": "summary_text", "text": "I should call the tool."}], "encrypted_content": "SIG-A"},
+                  {"type": "function_call", "call_id": "toolu_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+                  {"type": "function_call_output", "call_id": "toolu_1", "output": "18C"}]});
+    let chat_turn = json!({"model": "claude/c", "stream": true, "reasoning_effort": "low",
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "messages": [{"role": "user", "content": "Weather?"},
+                     {"role": "assistant", "content": null, "reasoning_content": "I should call the tool.", "reasoning_signature": "SIG-A",
+                      "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+                     {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"}]});
+    for (path, request) in [
+        ("/v1/messages", &anthropic_turn),
+        ("/v1/responses", &responses_turn),
+        ("/v1/chat/completions", &chat_turn),
+    ] {
+        let (head, body) = h.post(path, request.clone()).await;
+        assert_eq!(head.status, StatusCode::OK, "{path}: {body}");
+        let sent: Value = serde_json::from_slice(&h.recorder.last().body).unwrap();
+        assert_eq!(
+            sent["messages"][1]["content"][0],
+            json!({"type": "thinking", "thinking": "I should call the tool.", "signature": "SIG-A"}),
+            "{path}: {sent}"
+        );
+        assert_eq!(
+            sent["messages"][1]["content"][1]["type"], "tool_use",
+            "{path}"
+        );
+        assert_eq!(
+            sent["messages"][2]["content"][0]["tool_use_id"], "toolu_1",
+            "{path}"
+        );
+        assert_eq!(sent["thinking"]["type"], "enabled", "{path}: {sent}");
+        assert!(
+            sent["max_tokens"].as_u64().unwrap()
+                > sent["thinking"]["budget_tokens"].as_u64().unwrap(),
+            "{path}: {sent}"
+        );
+    }
+    let mut bedrock = chat_turn.clone();
+    bedrock["model"] = "bedrock/anthropic.claude".into();
+    let (head, body) = h.post("/v1/chat/completions", bedrock).await;
+    assert_eq!(head.status, StatusCode::OK, "{body}");
+    let sent: Value = serde_json::from_slice(&h.recorder.last().body).unwrap();
+    assert_eq!(
+        sent["messages"][1]["content"][0],
+        json!({"reasoningContent": {"reasoningText": {"text": "I should call the tool.", "signature": "SIG-A"}}}),
+        "{sent}"
+    );
+    assert_eq!(
+        sent["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+        1024
+    );
+
+    // Turn 2, Gemini's call signature back to Gemini, from the Gemini and chat APIs.
+    let gemini_turn = json!({"contents": [{"role": "user", "parts": [{"text": "Weather?"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "SIG-G"}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": "18C"}}}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 512, "includeThoughts": true}},
+        "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "OBJECT"}}]}]});
+    let chat_turn = json!({"model": "gemini/g", "stream": true, "messages": [{"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}, "extra_content": {"google": {"thought_signature": "SIG-G"}}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "{\"temp\":\"18C\"}"}],
+        "thinking": {"type": "enabled", "budget_tokens": 512}});
+    for (path, request) in [
+        (
+            "/v1beta/models/gemini/g:streamGenerateContent?alt=sse",
+            gemini_turn,
+        ),
+        ("/v1/chat/completions", chat_turn),
+    ] {
+        let (head, body) = h.post(path, request).await;
+        assert_eq!(head.status, StatusCode::OK, "{path}: {body}");
+        let sent: Value = serde_json::from_slice(&h.recorder.last().body).unwrap();
+        assert_eq!(
+            sent["contents"][1]["parts"][0]["thoughtSignature"], "SIG-G",
+            "{path}: {sent}"
+        );
+        assert_eq!(
+            sent["contents"][2]["parts"][0]["functionResponse"]["response"],
+            json!({"temp": "18C"}),
+            "{path}: {sent}"
+        );
+        assert_eq!(
+            sent["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 512, "includeThoughts": true}),
+            "{path}"
+        );
+    }
 }

@@ -2,7 +2,8 @@
 
 use crate::provider::RequestError;
 use crate::provider::request::{
-    ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, put, unsupported,
+    ChatRequest, Message, Part, ResponseFormat, Thinking, ToolChoice, data_url, push_turn, put,
+    unsupported,
 };
 use serde_json::{Map, Value, json};
 
@@ -76,8 +77,22 @@ pub(crate) fn anthropic(request: &ChatRequest<'_>, model: &str) -> Result<Value,
         match message {
             Message::System(text) => system.push(text.as_str()),
             Message::User(parts) => push(&mut messages, "user", blocks(parts).collect()),
-            Message::Assistant { parts, tool_calls } => {
-                let mut content: Vec<Value> = blocks(parts).collect();
+            Message::Assistant {
+                parts,
+                tool_calls,
+                reasoning,
+            } => {
+                // Anthropic takes thinking back only with its signature (it verifies it).
+                let mut content: Vec<Value> = reasoning
+                    .iter()
+                    .filter_map(|r| {
+                        let signature = r.signature.as_deref()?;
+                        Some(
+                            json!({"type": "thinking", "thinking": r.text, "signature": signature}),
+                        )
+                    })
+                    .collect();
+                content.extend(blocks(parts));
                 for call in tool_calls {
                     content.push(json!({
                         "type": "tool_use",
@@ -102,10 +117,18 @@ pub(crate) fn anthropic(request: &ChatRequest<'_>, model: &str) -> Result<Value,
     }
     let mut out = Map::new();
     out.insert("model".into(), model.into());
-    out.insert(
-        "max_tokens".into(),
-        request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).into(),
-    );
+    let budget = request.thinking.as_ref().map_or(0, Thinking::budget);
+    // Thinking needs room beyond its budget: without a client limit, the default on top.
+    let max_tokens = request
+        .max_tokens
+        .unwrap_or(DEFAULT_MAX_TOKENS.max(budget + DEFAULT_MAX_TOKENS));
+    out.insert("max_tokens".into(), max_tokens.into());
+    if budget > 0 {
+        out.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": budget.max(1024)}),
+        );
+    }
     out.insert("messages".into(), messages.into());
     if !system.is_empty() {
         out.insert("system".into(), system.join("\n\n").into());

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 /// - `messageStart` → the role chunk (Bedrock streams no model name: give it with
 ///   [`Bedrock::for_model`]).
 /// - `contentBlockDelta`: `text` → `content`; `reasoningContent.text` → `reasoning_content`
-///   (signatures dropped); `toolUse.input` → `function.arguments` of the call opened by
+///   (its `signature` → `reasoning_signature`); `toolUse.input` → `function.arguments` of the call opened by
 ///   `contentBlockStart`'s `toolUse` (`toolUseId`, `name`), indexes counted from 0.
 /// - `messageStop.stopReason`: `end_turn`, `stop_sequence` → `stop`; `tool_use` →
 ///   `tool_calls`; `max_tokens`, `model_context_window_exceeded` → `length`;
@@ -126,6 +126,9 @@ impl Dialect for Bedrock {
                     (!text.is_empty()).then(|| self.writer().text_delta("content", text))
                 } else if let Some(text) = delta["reasoningContent"]["text"].as_str() {
                     (!text.is_empty()).then(|| self.writer().text_delta("reasoning_content", text))
+                } else if let Some(signature) = delta["reasoningContent"]["signature"].as_str() {
+                    (!signature.is_empty())
+                        .then(|| self.writer().text_delta("reasoning_signature", signature))
                 } else if let Some(input) = delta["toolUse"]["input"].as_str() {
                     let n = self.tool_of_block.get(index).copied().flatten();
                     match n {

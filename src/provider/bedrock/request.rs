@@ -2,7 +2,8 @@
 
 use crate::provider::RequestError;
 use crate::provider::request::{
-    ChatRequest, Message, Part, ResponseFormat, ToolChoice, data_url, push_turn, unsupported,
+    ChatRequest, Message, Part, ResponseFormat, Thinking, ToolChoice, data_url, push_turn,
+    unsupported,
 };
 use serde_json::{Map, Value, json};
 
@@ -67,8 +68,20 @@ pub(crate) fn bedrock(request: &ChatRequest<'_>) -> Result<Value, RequestError> 
         match message {
             Message::System(text) => system.push(json!({"text": text})),
             Message::User(parts) => push_turn(&mut messages, "user", "content", blocks(parts)?),
-            Message::Assistant { parts, tool_calls } => {
-                let mut content = blocks(parts)?;
+            Message::Assistant {
+                parts,
+                tool_calls,
+                reasoning,
+            } => {
+                // Claude on Bedrock takes its reasoning back only with the signature.
+                let mut content: Vec<Value> = reasoning
+                    .iter()
+                    .filter_map(|r| {
+                        let signature = r.signature.as_deref()?;
+                        Some(json!({"reasoningContent": {"reasoningText": {"text": r.text, "signature": signature}}}))
+                    })
+                    .collect();
+                content.extend(blocks(parts)?);
                 for call in tool_calls {
                     content.push(json!({"toolUse": {
                         "toolUseId": call.id,
@@ -112,6 +125,18 @@ pub(crate) fn bedrock(request: &ChatRequest<'_>) -> Result<Value, RequestError> 
     }
     if !inference.is_empty() {
         out.insert("inferenceConfig".into(), inference.into());
+    }
+    // Thinking is a model field on Bedrock (Claude's shape).
+    if let Some(budget) = request
+        .thinking
+        .as_ref()
+        .map(Thinking::budget)
+        .filter(|b| *b > 0)
+    {
+        out.insert(
+            "additionalModelRequestFields".into(),
+            json!({"thinking": {"type": "enabled", "budget_tokens": budget.max(1024)}}),
+        );
     }
     // Converse has no "none": with tool_choice "none" the tools are not offered.
     if !request.tools.is_empty() && request.tool_choice != Some(ToolChoice::None) {

@@ -32,7 +32,9 @@ pub(crate) fn cohere(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
         messages.push(match message {
             Message::System(text) => json!({"role": "system", "content": text}),
             Message::User(parts) => json!({"role": "user", "content": content(parts)}),
-            Message::Assistant { parts, tool_calls } => {
+            Message::Assistant {
+                parts, tool_calls, ..
+            } => {
                 let mut out = Map::new();
                 out.insert("role".into(), "assistant".into());
                 if parts.iter().any(|p| !matches!(p, Part::Text(t) if t.is_empty())) {
@@ -60,6 +62,17 @@ pub(crate) fn cohere(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
     put(&mut out, "max_tokens", request.max_tokens);
     put(&mut out, "temperature", request.temperature);
     put(&mut out, "p", request.top_p);
+    if let Some(thinking) = &request.thinking {
+        let budget = thinking.budget();
+        out.insert(
+            "thinking".into(),
+            if budget > 0 {
+                json!({"type": "enabled", "token_budget": budget})
+            } else {
+                json!({"type": "disabled"})
+            },
+        );
+    }
     if !request.stop.is_empty() {
         out.insert("stop_sequences".into(), request.stop.clone().into());
     }

@@ -60,14 +60,21 @@ pub(crate) fn gemini(request: &ChatRequest<'_>) -> Result<Value, RequestError> {
         match message {
             Message::System(text) => system.push(json!({"text": text})),
             Message::User(parts) => push(&mut contents, "user", parts.iter().map(part).collect()),
-            Message::Assistant { parts, tool_calls } => {
+            Message::Assistant {
+                parts, tool_calls, ..
+            } => {
                 let mut out: Vec<Value> = parts
                     .iter()
                     .filter(|p| !matches!(p, Part::Text(t) if t.is_empty()))
                     .map(part)
                     .collect();
                 for call in tool_calls {
-                    out.push(json!({"functionCall": {"name": call.name, "args": call.arguments_object()?}}));
+                    let mut part = json!({"functionCall": {"name": call.name, "args": call.arguments_object()?}});
+                    // Gemini 3 refuses a call of an earlier turn without its signature.
+                    if let Some(signature) = &call.signature {
+                        part["thoughtSignature"] = signature.clone().into();
+                    }
+                    out.push(part);
                 }
                 push(&mut contents, "model", out);
             }
@@ -103,6 +110,13 @@ pub(crate) fn gemini(request: &ChatRequest<'_>) -> Result<Value, RequestError> {
     }
     if request.n > 1 {
         config.insert("candidateCount".into(), request.n.into());
+    }
+    if let Some(thinking) = &request.thinking {
+        let budget = thinking.budget();
+        config.insert(
+            "thinkingConfig".into(),
+            json!({"thinkingBudget": budget, "includeThoughts": budget > 0}),
+        );
     }
     for (key, value) in request.sampling_extras() {
         let key = match key {

@@ -48,7 +48,9 @@ pub(crate) fn ollama(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
                 }
                 out
             }
-            Message::Assistant { parts, tool_calls } => {
+            Message::Assistant {
+                parts, tool_calls, ..
+            } => {
                 let (text, images) = text_and_images(parts)?;
                 let mut out = json!({"role": "assistant", "content": text});
                 if !images.is_empty() {
@@ -91,6 +93,9 @@ pub(crate) fn ollama(request: &ChatRequest<'_>, model: &str) -> Result<Value, Re
     out.insert("model".into(), model.into());
     out.insert("messages".into(), messages.into());
     out.insert("stream".into(), true.into());
+    if let Some(thinking) = &request.thinking {
+        out.insert("think".into(), (thinking.budget() > 0).into());
+    }
     match &request.tool_choice {
         Some(ToolChoice::Required) => {
             return Err(unsupported("ollama", "tool_choice \"required\""));
