@@ -631,3 +631,66 @@ fn blank_ids(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[test]
+fn native_streams_cut_off_end_with_the_apis_own_error() {
+    use tower_llm_stream::provider::anthropic::AnthropicNative;
+    use tower_llm_stream::provider::gemini::GeminiNative;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (api, dialect, fixture) in [
+        (
+            ClientApi::AnthropicMessages,
+            AnyDialect::AnthropicNative(AnthropicNative::new()),
+            "anthropic/thinking_then_text.sse",
+        ),
+        (
+            ClientApi::Gemini,
+            AnyDialect::GeminiNative(GeminiNative::new()),
+            "gemini/thinking.sse",
+        ),
+    ] {
+        let raw = common::fixture(fixture);
+        let stack = || {
+            LlmStreamLayer::new()
+                .dialect(dialect.clone())
+                .render_layer(RenderLayer::new().default_api(api))
+        };
+        // Whole: byte for byte what the provider sent, but for canonical line endings.
+        let whole = rt.block_on(
+            stack()
+                .layer(common::script::upstream(
+                    "text/event-stream",
+                    uneven(&raw, 2),
+                ))
+                .oneshot(Request::new(())),
+        );
+        let whole = rt.block_on(frames(whole.unwrap().into_body())).concat();
+        let canonical = String::from_utf8(raw.clone())
+            .unwrap()
+            .replace("\r\n", "\n");
+        assert_eq!(whole.trim_end(), canonical.trim_end(), "{fixture}");
+        // Cut: the API's own error event last.
+        let cut = raw[..raw.len() / 2].to_vec();
+        let out = rt.block_on(
+            stack()
+                .layer(common::script::upstream(
+                    "text/event-stream",
+                    vec![data(cut)],
+                ))
+                .oneshot(Request::new(())),
+        );
+        let out = rt.block_on(frames(out.unwrap().into_body()));
+        let (event, error) = typed(&out).pop().unwrap();
+        match api {
+            ClientApi::AnthropicMessages => {
+                assert_eq!(event.as_deref(), Some("error"));
+                assert_eq!(error["error"]["type"], "api_error");
+            }
+            _ => assert_eq!(error["error"]["status"], "UNAVAILABLE"),
+        }
+        assert!(error.to_string().contains("stream_truncated"), "{error}");
+    }
+}

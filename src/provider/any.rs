@@ -1,10 +1,10 @@
 //! One dialect type for every provider, chosen at run time.
 
 use super::ProviderKind;
-use super::anthropic::AnthropicMessages;
+use super::anthropic::{AnthropicMessages, AnthropicNative};
 use super::bedrock::Bedrock;
 use super::cohere::Cohere;
-use super::gemini::Gemini;
+use super::gemini::{Gemini, GeminiNative};
 use super::ollama::Ollama;
 use super::openai::{OpenAiCompatible, OpenAiResponses};
 use crate::dialect::{Dialect, Framing, Passthrough};
@@ -118,6 +118,10 @@ pub enum AnyDialect {
     Ollama(Ollama),
     /// [`Bedrock`] (ConverseStream)
     Bedrock(Bedrock),
+    /// [`AnthropicNative`]: Anthropic's stream for an Anthropic client, untranslated.
+    AnthropicNative(AnthropicNative),
+    /// [`GeminiNative`]: Gemini's stream for a Gemini client, untranslated.
+    GeminiNative(GeminiNative),
 }
 
 impl Default for AnyDialect {
@@ -148,6 +152,8 @@ impl AnyDialect {
             AnyDialect::Cohere(d) => d,
             AnyDialect::Ollama(d) => d,
             AnyDialect::Bedrock(d) => d,
+            AnyDialect::AnthropicNative(d) => d,
+            AnyDialect::GeminiNative(d) => d,
         }
     }
 }

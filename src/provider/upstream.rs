@@ -7,7 +7,8 @@ use super::registry::Route;
 use super::request::ChatRequest;
 use super::request::bearer;
 use super::{
-    AnyDialect, Endpoint, ProviderKind, anthropic, bedrock, cohere, gemini, ollama, openai,
+    AnyDialect, ClientApi, Endpoint, ProviderKind, anthropic, bedrock, cohere, gemini, ollama,
+    openai,
 };
 use crate::standard::json::{for_each_entry, raw_string};
 use bytes::Bytes;
@@ -212,6 +213,63 @@ impl Route<'_> {
             stream,
             aggregate: !stream && self.provider.kind() != ProviderKind::OpenAiCompatible,
         })
+    }
+}
+
+impl Route<'_> {
+    /// A streamed request from a client that speaks the provider's own API (Anthropic
+    /// Messages to an Anthropic provider, Gemini to a Gemini provider), forwarded without
+    /// translation: the client's body with the model named as the provider knows it, and a
+    /// dialect that keeps the provider's events as they are ([`AnthropicNative`](anthropic::AnthropicNative),
+    /// [`GeminiNative`](gemini::GeminiNative)), so signatures, cache counts and event order
+    /// survive while the layers still watch time and truncation. `None` when the provider
+    /// speaks another API (then translate with [`chat_request`](super::chat_request)).
+    ///
+    /// ```
+    /// use tower_llm_stream::provider::{AnyDialect, ClientApi, Providers};
+    ///
+    /// let vars = [("ANTHROPIC_API_KEY".to_owned(), "sk-ant-test".to_owned())];
+    /// let providers = Providers::from_vars(vars).unwrap();
+    /// let route = providers.route("anthropic/claude-sonnet-4-5").unwrap();
+    /// let body = serde_json::json!({"model": "anthropic/claude-sonnet-4-5", "max_tokens": 9,
+    ///     "messages": [{"role": "user", "content": "Hi"}], "stream": true});
+    /// let upstream = route.prepare_native(ClientApi::AnthropicMessages, body.as_object().unwrap().clone()).unwrap().unwrap();
+    /// assert_eq!(upstream.request.uri().path(), "/v1/messages");
+    /// let sent: serde_json::Value = serde_json::from_slice(upstream.request.body()).unwrap();
+    /// assert_eq!(sent["model"], "claude-sonnet-4-5");
+    /// assert!(matches!(upstream.dialect, AnyDialect::AnthropicNative(_)));
+    /// ```
+    #[must_use]
+    pub fn prepare_native(
+        &self,
+        api: ClientApi,
+        mut body: serde_json::Map<String, Value>,
+    ) -> Option<Result<UpstreamRequest, RequestError>> {
+        let dialect = match (api, self.provider.kind()) {
+            (ClientApi::AnthropicMessages, ProviderKind::Anthropic) => {
+                body.insert("model".into(), self.model.into());
+                body.insert("stream".into(), true.into());
+                AnyDialect::AnthropicNative(anthropic::AnthropicNative::new())
+            }
+            (ClientApi::Gemini, ProviderKind::Gemini) => {
+                body.remove("model");
+                AnyDialect::GeminiNative(gemini::GeminiNative::new())
+            }
+            _ => return None,
+        };
+        Some((|| {
+            let head = self.request_head(Endpoint::ChatCompletions, true)?;
+            let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| {
+                RequestError::bad_request(
+                    "invalid_request",
+                    format!("cannot encode the request: {e}"),
+                )
+            })?);
+            let mut upstream =
+                self.upstream_request(head, body, Endpoint::ChatCompletions, true)?;
+            upstream.dialect = dialect;
+            Ok(upstream)
+        })())
     }
 }
 

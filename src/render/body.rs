@@ -163,7 +163,9 @@ impl Streaming {
 
     fn on_frame(&mut self, frame: Bytes) {
         if is_comment_only(&frame) {
-            if !matches!(self.mode, Mode::Ended) {
+            // Gemini's SDKs read every line as JSON: comments (keep-alives, an upstream's
+            // "processing" notes) would break them.
+            if !matches!(self.mode, Mode::Ended) && self.api != ClientApi::Gemini {
                 self.out.push(frame);
             }
             return;
@@ -206,9 +208,11 @@ impl Streaming {
                 }
             }
             Mode::Native => {
+                // The standard error object (with a `type`), not the API's own error.
                 let error = untyped_data(&frame)
                     .filter(|data| is_error_data(data))
-                    .and_then(|data| serde_json::from_slice::<serde_json::Value>(data).ok());
+                    .and_then(|data| serde_json::from_slice::<serde_json::Value>(data).ok())
+                    .filter(|error| error["error"].get("type").is_some());
                 match (error, Renderer::for_api(self.api)) {
                     (Some(error), Some(mut renderer))
                         if matches!(self.api, ClientApi::AnthropicMessages | ClientApi::Gemini) =>

@@ -457,6 +457,30 @@ impl Proxy {
             Ok(route) => route,
             Err(e) => return in_api(api, refused(e)).await,
         };
+        if stream {
+            if let Some(native) = route.prepare_native(api, map.clone()) {
+                // The client speaks the provider's own API: forwarded as it is.
+                let upstream = match native {
+                    Ok(upstream) => upstream,
+                    Err(e) => return in_api(api, refused(e)).await,
+                };
+                let labels =
+                    StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
+                let (mut head, body) = upstream.request.into_parts();
+                copy_timeout_header(headers, &mut head.headers);
+                if let Some(beta) = headers
+                    .get("anthropic-beta")
+                    .filter(|_| api == ClientApi::AnthropicMessages)
+                {
+                    head.headers.insert("anthropic-beta", beta.clone());
+                }
+                let mut request = Request::from_parts(head, full_request_body(body));
+                request.extensions_mut().insert(upstream.dialect);
+                request.extensions_mut().insert(labels);
+                request.extensions_mut().insert(api);
+                return self.forward(request).await;
+            }
+        }
         let mut chat = match chat_request(api, &map, true) {
             Ok(chat) => chat,
             Err(e) => return in_api(api, refused(e)).await,

@@ -615,7 +615,12 @@ async fn anthropic_and_gemini_clients_reach_every_provider() {
                 "{provider}: {body}"
             );
             assert!(
-                body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+                body.ends_with("}\n\n")
+                    && body
+                        .rsplit("\n\n")
+                        .nth(1)
+                        .unwrap()
+                        .starts_with("event: message_stop\n"),
                 "{provider}: {body}"
             );
         }
@@ -1354,10 +1359,28 @@ async fn reasoning_signatures_round_trip_through_every_client_api() {
             json!({"contents": [{"parts": [{"text": "x"}]}]}),
         )
         .await;
+    // Gemini to Gemini is forwarded as it came (Gemini's own spacing).
+    assert!(
+        body.contains("\"thoughtSignature\": \"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"),
+        "{body}"
+    );
+    let (_, body) = h
+        .post(
+            "/v1beta/models/gemini/g:generateContent",
+            json!({"contents": [{"parts": [{"text": "x"}]}]}),
+        )
+        .await;
     assert!(
         body.contains("\"thoughtSignature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"),
         "{body}"
     );
+    let (_, body) = h
+        .post(
+            "/v1/messages",
+            json!({"model": "gemini/g", "max_tokens": 9, "stream": true, "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert!(body.contains("\"type\":\"tool_use\""), "{body}");
     let (_, body) = h.post("/v1/chat/completions", json!({"model": "gemini/g", "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
     assert!(body.contains("\"extra_content\":{\"google\":{\"thought_signature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"), "{body}");
 

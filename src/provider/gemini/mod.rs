@@ -4,7 +4,9 @@
 #[cfg(feature = "provider")]
 pub(crate) mod client;
 mod dialect;
+mod native;
 #[cfg(feature = "provider")]
 pub(crate) mod request;
 
 pub use self::dialect::Gemini;
+pub use self::native::GeminiNative;
