@@ -80,3 +80,39 @@ fn transcription_deltas_carry_delta_and_text() {
         }
     }
 }
+
+/// The capture without its `[DONE]` (some servers end at the `.done` event), or cut before.
+fn without_done(path: &str, cut_before_done: bool) -> Vec<String> {
+    let text = String::from_utf8(common::fixture(path)).unwrap();
+    let at = if cut_before_done {
+        text.find("data: {\"type\":\"speech.audio.done\"")
+            .or_else(|| text.find("data: {\"type\":\"transcript.text.done\""))
+            .unwrap()
+    } else {
+        text.rfind("data: [DONE]").unwrap()
+    };
+    run_stack(
+        OpenAiCompatible::new(),
+        vec![Step::Data(Bytes::from(text[..at].to_owned()))],
+    )
+}
+
+#[test]
+fn an_audio_stream_that_ends_at_its_done_event_is_complete() {
+    for path in [
+        "openai/audio_speech_sse.sse",
+        "openai/audio_transcription_stream.sse",
+    ] {
+        let out = without_done(path, false);
+        assert_eq!(out.last().unwrap(), "data: [DONE]\n\n", "{path}");
+        assert!(out.iter().all(|f| !f.contains("\"error\"")), "{path}");
+        let cut = without_done(path, true);
+        assert!(
+            cut.last()
+                .unwrap()
+                .contains("\"code\":\"stream_truncated\""),
+            "{path}: {:?}",
+            cut.last()
+        );
+    }
+}

@@ -266,3 +266,28 @@ proptest! {
         }
     }
 }
+
+/// An upstream `error` event, whichever shape it came in, leaves in the documented one:
+/// top-level `code`, `message`, `param`, `sequence_number` (async-openai requires them).
+#[test]
+fn upstream_error_events_are_normalized_to_the_documented_shape() {
+    use tower_llm_stream::provider::openai::OpenAiResponses;
+    for error in [
+        r#"{"type":"error","code":"server_error","message":"boom","param":null,"sequence_number":3}"#,
+        r#"{"type":"error","error":{"type":"server_error","code":"server_error","message":"boom","param":null},"sequence_number":3}"#,
+    ] {
+        let stream = format!(
+            "event: response.created\ndata: {{\"type\":\"response.created\",\"sequence_number\":0,\"response\":{{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}}}\n\nevent: error\ndata: {error}\n\n"
+        );
+        let out =
+            common::dialects::run_stack(OpenAiResponses::new(), vec![common::script::data(stream)]);
+        let last = out.last().unwrap();
+        let data: serde_json::Value =
+            serde_json::from_str(last.split_once("data: ").unwrap().1.trim_end()).unwrap();
+        assert_eq!(data["type"], "error", "{last}");
+        assert_eq!(data["code"], "server_error", "{last}");
+        assert_eq!(data["message"], "boom", "{last}");
+        assert!(data.get("param").is_some(), "{last}");
+        assert_eq!(data["sequence_number"], 1, "{last}");
+    }
+}

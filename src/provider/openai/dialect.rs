@@ -22,6 +22,8 @@ use std::sync::OnceLock;
 /// - tool calls without `index` (Mistral) get one: a call with an `id` opens the next index,
 ///   a fragment without one continues the last;
 /// - transcription deltas (`transcript.text.delta`) carry `text` beside `delta`;
+/// - a speech or transcription stream that ends after its `speech.audio.done` /
+///   `transcript.text.done` event without `[DONE]` is complete (`[DONE]` is added);
 /// - an error inside a chunk (OpenRouter's top-level `error`) or an `event: error` (Groq)
 ///   becomes the canonical error event `data: {"error":{"type","code","message"}}`, and the
 ///   stream ends there.
@@ -32,6 +34,9 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, Default)]
 pub struct OpenAiCompatible {
     terminated: bool,
+    /// An audio stream's last event (`speech.audio.done`, `transcript.text.done`) was seen:
+    /// an end without `[DONE]` after it lost nothing.
+    audio_done: bool,
     /// Per choice: how many tool calls have been opened.
     tool_calls: HashMap<u64, u64>,
 }
@@ -46,6 +51,8 @@ fn needs_fixing() -> &'static Needles {
             b"\"tool_calls\":",
             b"\"error\":",
             b"\"transcript.text.delta\"",
+            b"speech.audio.done\"",
+            b"transcript.text.done\"",
         ])
     })
 }
@@ -204,6 +211,12 @@ impl Dialect for OpenAiCompatible {
             out.push(error_event(&Value::Object(chunk)));
             return Ok(());
         }
+        if matches!(
+            chunk.get("type").and_then(Value::as_str),
+            Some("speech.audio.done" | "transcript.text.done")
+        ) {
+            self.audio_done = true;
+        }
         if chunk.get("type").and_then(Value::as_str) == Some("transcript.text.delta") {
             // Both fields: OpenAI's SDKs read `delta`, simpler clients read `text`.
             if !chunk.contains_key("text") {
@@ -231,8 +244,13 @@ impl Dialect for OpenAiCompatible {
         Err(crate::dialect::cut_mid_event())
     }
 
-    fn on_end(&mut self, _out: &mut Frames) -> Result<(), StreamError> {
+    fn on_end(&mut self, out: &mut Frames) -> Result<(), StreamError> {
         if self.terminated {
+            Ok(())
+        } else if self.audio_done {
+            // Some servers end an audio stream at its `.done` event: complete, so the
+            // standard `[DONE]` is added.
+            out.push(bytes::Bytes::from_static(crate::standard::DONE_FRAME));
             Ok(())
         } else {
             Err(StreamError::Truncated {

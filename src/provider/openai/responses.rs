@@ -24,7 +24,9 @@ use serde_json::{Map, Value, json};
 ///   `response.output_item.added` / `response.content_part.added` first.
 /// - Usage only in the terminal `response.completed` / `response.incomplete` /
 ///   `response.failed` (a usage object on an earlier event becomes `null`).
-/// - No `[DONE]` (dropped if an upstream sends one). An `error` event passes (renumbered); a
+/// - No `[DONE]` (dropped if an upstream sends one). An `error` event passes (renumbered,
+///   with top-level `code`, `message` and `param` as documented, from a nested `error`
+///   object when the upstream nested them); a
 ///   stream that ends without a terminal event or an error was cut off
 ///   ([`StreamError::Truncated`]).
 #[derive(Debug, Clone, Default)]
@@ -167,7 +169,10 @@ impl Dialect for OpenAiResponses {
                 self.items[slot] = (id, 0);
                 obj.entry("output_index").or_insert(Value::from(index));
             }
-            "error" => self.errored = true,
+            "error" => {
+                self.errored = true;
+                normalize_error(&mut obj);
+            }
             _ => {
                 // `response.output_item.done` names its item inside `item`.
                 let known = obj
@@ -250,4 +255,37 @@ impl Dialect for OpenAiResponses {
             })
         }
     }
+}
+
+/// An upstream `error` event in the documented shape: top-level `code`, `message` and
+/// `param` (strict clients such as async-openai require them), read from a nested `error`
+/// object when the upstream put them there, and the standard `error` object beside them.
+fn normalize_error(obj: &mut serde_json::Map<String, Value>) {
+    let nested = obj.get("error").filter(|e| e.is_object()).cloned();
+    let pick = |obj: &serde_json::Map<String, Value>, key: &str| {
+        obj.get(key)
+            .filter(|v| !v.is_null())
+            .cloned()
+            .or_else(|| nested.as_ref()?.get(key).filter(|v| !v.is_null()).cloned())
+    };
+    let code = pick(obj, "code").unwrap_or_else(|| Value::from("upstream_error"));
+    let message = match pick(obj, "message") {
+        Some(Value::String(m)) => Value::String(m),
+        Some(other) => Value::String(other.to_string()),
+        None => Value::from("the upstream reported an error"),
+    };
+    let param = pick(obj, "param").unwrap_or(Value::Null);
+    let kind = nested
+        .as_ref()
+        .and_then(|e| e.get("type"))
+        .filter(|t| t.is_string())
+        .cloned()
+        .unwrap_or_else(|| Value::from("upstream_error"));
+    obj.insert("code".into(), code.clone());
+    obj.insert("message".into(), message.clone());
+    obj.insert("param".into(), param);
+    obj.insert(
+        "error".into(),
+        json!({"type": kind, "code": code, "message": message}),
+    );
 }
