@@ -1,8 +1,9 @@
 //! The standard chat stream as Anthropic Messages events.
 
-use super::chat::{ApiRenderer, Counts, ErrorInfo, typed_frame};
+use super::chat::{
+    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str, typed_frame,
+};
 use crate::standard::Frames;
-use crate::standard::events::ChatCompletionChunk;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,11 +121,19 @@ impl AnthropicRenderer {
         }
     }
 
-    fn delta(index: usize, delta: Value, out: &mut Frames) {
-        out.push(typed_frame(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        ));
+    /// A `content_block_delta` of `kind` (`text_delta`, …) with its one string `field`,
+    /// written directly (the per-event path).
+    fn delta(index: usize, kind: &str, field: &str, text: &str, out: &mut Frames) {
+        let mut frame = Vec::with_capacity(112 + text.len());
+        frame.extend_from_slice(
+            format!(
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":"
+            )
+            .as_bytes(),
+        );
+        push_json_str(&mut frame, text);
+        frame.extend_from_slice(b"}}\n\n");
+        out.push(bytes::Bytes::from(frame));
     }
 }
 
@@ -143,20 +152,19 @@ impl ApiRenderer for AnthropicRenderer {
                     .reasoning_content
                     .as_deref()
                     .filter(|t| !t.is_empty())
-                    .map(|t| json!({"type": "thinking_delta", "thinking": t}));
+                    .map(|t| ("thinking_delta", "thinking", t));
                 let signature = delta
-                    .extra
-                    .get("reasoning_signature")
-                    .and_then(Value::as_str)
+                    .reasoning_signature
+                    .as_deref()
                     .filter(|s| !s.is_empty())
-                    .map(|s| json!({"type": "signature_delta", "signature": s}));
-                for thinking in [reasoning, signature].into_iter().flatten() {
+                    .map(|s| ("signature_delta", "signature", s));
+                for (kind, field, text) in [reasoning, signature].into_iter().flatten() {
                     let index = self.open(
                         Block::Thinking,
                         || json!({"type": "thinking", "thinking": "", "signature": ""}),
                         out,
                     );
-                    Self::delta(index, thinking, out);
+                    Self::delta(index, kind, field, text, out);
                 }
                 for text in [delta.refusal.as_deref(), delta.content.as_deref()]
                     .into_iter()
@@ -164,7 +172,7 @@ impl ApiRenderer for AnthropicRenderer {
                     .filter(|t| !t.is_empty())
                 {
                     let index = self.open(Block::Text, || json!({"type": "text", "text": ""}), out);
-                    Self::delta(index, json!({"type": "text_delta", "text": text}), out);
+                    Self::delta(index, "text_delta", "text", text, out);
                 }
                 for call in &delta.tool_calls {
                     let function = call.function.as_ref();
@@ -182,11 +190,7 @@ impl ApiRenderer for AnthropicRenderer {
                         .and_then(|f| f.arguments.as_deref())
                         .filter(|a| !a.is_empty())
                     {
-                        Self::delta(
-                            index,
-                            json!({"type": "input_json_delta", "partial_json": arguments}),
-                            out,
-                        );
+                        Self::delta(index, "input_json_delta", "partial_json", arguments, out);
                     }
                 }
             }

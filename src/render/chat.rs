@@ -2,9 +2,78 @@
 //! something else, and the error it carries in a form every API's error shape is written from.
 
 use crate::standard::Frames;
-use crate::standard::events::ChatCompletionChunk;
+use crate::standard::events::Usage;
 use crate::standard::frame::{is_done, untyped_data};
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// A chat or completion chunk, as the renderers read it: the fields they use, borrowed; the
+/// rest skipped unread (the typed events of [`crate::standard::events`] keep every field,
+/// which costs a buffered pass per object).
+#[derive(Debug, Deserialize)]
+pub(super) struct ChatCompletionChunk<'a> {
+    #[serde(borrow, default)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub object: Cow<'a, str>,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(borrow, default)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Choice<'a> {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(borrow, default)]
+    pub delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Delta<'a> {
+    #[serde(borrow, default)]
+    pub content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    /// Anthropic's thinking signature.
+    #[serde(borrow, default)]
+    pub reasoning_signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub tool_calls: Vec<ToolCallDelta<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ToolCallDelta<'a> {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(borrow, default)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub function: Option<FunctionDelta<'a>>,
+    /// Gemini's `thoughtSignature` rides in `extra_content.google.thought_signature`.
+    #[serde(default)]
+    pub extra_content: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct FunctionDelta<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub arguments: Option<Cow<'a, str>>,
+}
 
 /// One standard frame, read.
 pub(super) enum ChatEvent<'a> {
@@ -120,6 +189,11 @@ pub(super) trait ApiRenderer {
     fn done(&mut self, out: &mut Frames);
     /// An error event: the API's error, and whatever must follow it.
     fn error(&mut self, error: &ErrorInfo, out: &mut Frames);
+}
+
+/// Appends `text` as a JSON string literal (quotes and escapes).
+pub(super) fn push_json_str(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).unwrap_or_default();
 }
 
 /// `event: NAME\ndata: JSON\n\n`.

@@ -1,7 +1,6 @@
 //! The standard chat stream as Gemini `streamGenerateContent?alt=sse` chunks.
 
-use super::chat::{ApiRenderer, Counts, ErrorInfo};
-use crate::standard::events::ChatCompletionChunk;
+use super::chat::{ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str};
 use crate::standard::{Frames, data_frame};
 use serde_json::{Map, Value, json};
 
@@ -23,6 +22,9 @@ struct PendingCall {
 pub(super) struct GeminiRenderer {
     id: String,
     model: String,
+    /// What follows the parts of every chunk but the last: the candidate's role and index,
+    /// the model and the response id, written once.
+    suffix: Vec<u8>,
     calls: Vec<PendingCall>,
     finish: Option<String>,
     usage: Option<Counts>,
@@ -113,6 +115,7 @@ impl GeminiRenderer {
         GeminiRenderer {
             id: String::new(),
             model: String::new(),
+            suffix: Vec::new(),
             calls: Vec::new(),
             finish: None,
             usage: None,
@@ -162,22 +165,41 @@ impl ApiRenderer for GeminiRenderer {
         if self.id.is_empty() {
             self.id = super::new_id("");
             self.model = chunk.model.clone().into_owned();
+            self.suffix
+                .extend_from_slice(b"],\"role\":\"model\"},\"index\":0}],\"modelVersion\":");
+            push_json_str(&mut self.suffix, &self.model);
+            self.suffix.extend_from_slice(b",\"responseId\":");
+            push_json_str(&mut self.suffix, &self.id);
+            self.suffix.extend_from_slice(b"}\n\n");
         }
         if let Some(usage) = &chunk.usage {
             self.usage = Some(Counts::read(usage));
         }
-        let mut parts = Vec::new();
+        // The parts, written directly (the per-event path).
+        let mut parts: Vec<u8> = Vec::new();
+        let add_text = |parts: &mut Vec<u8>, text: &str, thought: bool| {
+            if !parts.is_empty() {
+                parts.push(b',');
+            }
+            parts.extend_from_slice(b"{\"text\":");
+            push_json_str(parts, text);
+            parts.extend_from_slice(if thought {
+                b",\"thought\":true}" as &[u8]
+            } else {
+                b"}"
+            });
+        };
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             if let Some(delta) = &choice.delta {
                 if let Some(text) = delta.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
-                    parts.push(json!({"text": text, "thought": true}));
+                    add_text(&mut parts, text, true);
                 }
                 for text in [delta.refusal.as_deref(), delta.content.as_deref()]
                     .into_iter()
                     .flatten()
                     .filter(|t| !t.is_empty())
                 {
-                    parts.push(json!({"text": text}));
+                    add_text(&mut parts, text, false);
                 }
                 for call in &delta.tool_calls {
                     let function = call.function.as_ref();
@@ -185,7 +207,14 @@ impl ApiRenderer for GeminiRenderer {
                     if self.calls.last().is_none_or(|c| c.index != call.index) {
                         // A new call: the ones before it are complete.
                         match self.take_calls(Some(call.index)) {
-                            Ok(done) => parts.extend(done),
+                            Ok(done) => {
+                                for part in done {
+                                    if !parts.is_empty() {
+                                        parts.push(b',');
+                                    }
+                                    serde_json::to_writer(&mut parts, &part).unwrap_or_default();
+                                }
+                            }
                             Err(e) => return self.error(&e, out),
                         }
                         self.calls.push(PendingCall {
@@ -213,7 +242,11 @@ impl ApiRenderer for GeminiRenderer {
             }
         }
         if !parts.is_empty() {
-            out.push(data_frame(&self.candidate_chunk(parts, false)));
+            let mut frame = Vec::with_capacity(96 + parts.len() + self.suffix.len());
+            frame.extend_from_slice(b"data: {\"candidates\":[{\"content\":{\"parts\":[");
+            frame.extend_from_slice(&parts);
+            frame.extend_from_slice(&self.suffix);
+            out.push(bytes::Bytes::from(frame));
         }
     }
 
@@ -239,9 +272,9 @@ impl ApiRenderer for GeminiRenderer {
 }
 
 /// The `thoughtSignature` a tool call fragment carries, if any.
-fn delta_signature(call: &crate::standard::events::ToolCallDelta<'_>) -> Option<String> {
-    call.extra
-        .get("extra_content")
+fn delta_signature(call: &super::chat::ToolCallDelta<'_>) -> Option<String> {
+    call.extra_content
+        .as_ref()
         .and_then(|e| e.get("google"))
         .and_then(|g| g.get("thought_signature"))
         .and_then(Value::as_str)

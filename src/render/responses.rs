@@ -1,8 +1,9 @@
 //! The standard chat stream as OpenAI Responses API events.
 
-use super::chat::{ApiRenderer, Counts, ErrorInfo, typed_frame};
+use super::chat::{
+    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str, typed_frame,
+};
 use crate::standard::Frames;
-use crate::standard::events::ChatCompletionChunk;
 use serde_json::{Map, Value, json};
 
 /// The item being streamed: a message (text or refusal), reasoning, or a function call.
@@ -207,22 +208,25 @@ impl ResponsesRenderer {
                 refusal,
             });
         }
-        let output_index = self.output_index();
+        let output_index = self.output.len();
         let Some(OpenItem::Message { id, text, .. }) = &mut self.open else {
             return;
         };
         text.push_str(delta);
-        let fields = if refusal {
-            json!({"item_id": id, "output_index": output_index, "content_index": 0, "delta": delta})
-        } else {
-            json!({"item_id": id, "output_index": output_index, "content_index": 0, "delta": delta, "logprobs": []})
-        };
         let kind = if refusal {
             "response.refusal.delta"
         } else {
             "response.output_text.delta"
         };
-        self.emit(kind, fields, out);
+        out.push(delta_frame(
+            &mut self.sequence,
+            output_index,
+            kind,
+            id,
+            ",\"content_index\":0",
+            delta,
+            !refusal,
+        ));
     }
 
     fn reasoning(&mut self, delta: &str, out: &mut Frames) {
@@ -245,13 +249,20 @@ impl ResponsesRenderer {
                 text: String::new(),
             });
         }
-        let output_index = self.output_index();
+        let output_index = self.output.len();
         let Some(OpenItem::Reasoning { id, text }) = &mut self.open else {
             return;
         };
         text.push_str(delta);
-        let fields = json!({"item_id": id, "output_index": output_index, "summary_index": 0, "delta": delta});
-        self.emit("response.reasoning_summary_text.delta", fields, out);
+        out.push(delta_frame(
+            &mut self.sequence,
+            output_index,
+            "response.reasoning_summary_text.delta",
+            id,
+            ",\"summary_index\":0",
+            delta,
+            false,
+        ));
     }
 
     fn call(
@@ -285,13 +296,20 @@ impl ResponsesRenderer {
         if delta.is_empty() {
             return;
         }
-        let output_index = self.output_index();
+        let output_index = self.output.len();
         let Some(OpenItem::Call { id, arguments, .. }) = &mut self.open else {
             return;
         };
         arguments.push_str(delta);
-        let fields = json!({"item_id": id, "output_index": output_index, "delta": delta});
-        self.emit("response.function_call_arguments.delta", fields, out);
+        out.push(delta_frame(
+            &mut self.sequence,
+            output_index,
+            "response.function_call_arguments.delta",
+            id,
+            "",
+            delta,
+            false,
+        ));
     }
 
     fn usage_json(&self) -> Value {
@@ -446,6 +464,37 @@ fn empty_chunk() -> ChatCompletionChunk<'static> {
         model: "".into(),
         choices: Vec::new(),
         usage: None,
-        extra: Map::new(),
     }
+}
+
+/// A delta event, written directly (the per-event path): `kind` with the item, the output
+/// index, `position` (`"content_index":0`, `"summary_index":0`, or nothing) and the delta
+/// text; `logprobs: []` for output text. Takes the next sequence number.
+fn delta_frame(
+    sequence: &mut u64,
+    output_index: usize,
+    kind: &str,
+    item_id: &str,
+    position: &str,
+    delta: &str,
+    logprobs: bool,
+) -> bytes::Bytes {
+    let mut frame = Vec::with_capacity(160 + kind.len() * 2 + delta.len());
+    frame.extend_from_slice(
+        format!(
+            "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{sequence},\"item_id\":"
+        )
+        .as_bytes(),
+    );
+    push_json_str(&mut frame, item_id);
+    frame.extend_from_slice(
+        format!(",\"output_index\":{output_index}{position},\"delta\":").as_bytes(),
+    );
+    push_json_str(&mut frame, delta);
+    if logprobs {
+        frame.extend_from_slice(b",\"logprobs\":[]");
+    }
+    frame.extend_from_slice(b"}\n\n");
+    *sequence += 1;
+    bytes::Bytes::from(frame)
 }
