@@ -18,6 +18,9 @@ enum OpenItem {
     Reasoning {
         id: String,
         text: String,
+        /// The provider's signature of the reasoning (Anthropic's), returned to the client as
+        /// the item's `encrypted_content` for the next turn.
+        signature: Option<String>,
     },
     Call {
         id: String,
@@ -143,7 +146,11 @@ impl ResponsesRenderer {
                 );
                 json!({"id": id, "type": "message", "status": "completed", "role": "assistant", "content": [part]})
             }
-            OpenItem::Reasoning { id, text } => {
+            OpenItem::Reasoning {
+                id,
+                text,
+                signature,
+            } => {
                 let part = json!({"type": "summary_text", "text": text});
                 self.emit(
                     "response.reasoning_summary_text.done",
@@ -155,7 +162,7 @@ impl ResponsesRenderer {
                     json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
                     out,
                 );
-                json!({"id": id, "type": "reasoning", "summary": [part]})
+                reasoning_item(id, vec![part], signature)
             }
             OpenItem::Call {
                 id,
@@ -247,10 +254,11 @@ impl ResponsesRenderer {
             self.open = Some(OpenItem::Reasoning {
                 id,
                 text: String::new(),
+                signature: None,
             });
         }
         let output_index = self.output.len();
-        let Some(OpenItem::Reasoning { id, text }) = &mut self.open else {
+        let Some(OpenItem::Reasoning { id, text, .. }) = &mut self.open else {
             return;
         };
         text.push_str(delta);
@@ -354,6 +362,14 @@ impl ApiRenderer for ResponsesRenderer {
                 if let Some(text) = delta.reasoning_content.as_deref().filter(|t| !t.is_empty()) {
                     self.reasoning(text, out);
                 }
+                if let Some(signature) = delta.reasoning_signature.as_deref() {
+                    if let Some(OpenItem::Reasoning {
+                        signature: slot, ..
+                    }) = &mut self.open
+                    {
+                        slot.get_or_insert_with(String::new).push_str(signature);
+                    }
+                }
                 if let Some(text) = delta.refusal.as_deref().filter(|t| !t.is_empty()) {
                     self.text(text, true, out);
                 }
@@ -431,9 +447,15 @@ impl ApiRenderer for ResponsesRenderer {
                     };
                     json!({"id": id, "type": "message", "status": "incomplete", "role": "assistant", "content": [part]})
                 }
-                OpenItem::Reasoning { id, text } => {
-                    json!({"id": id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}]})
-                }
+                OpenItem::Reasoning {
+                    id,
+                    text,
+                    signature,
+                } => reasoning_item(
+                    id,
+                    vec![json!({"type": "summary_text", "text": text})],
+                    signature,
+                ),
                 OpenItem::Call {
                     id,
                     call_id,
@@ -497,4 +519,13 @@ fn delta_frame(
     frame.extend_from_slice(b"}\n\n");
     *sequence += 1;
     bytes::Bytes::from(frame)
+}
+
+/// A reasoning item; the provider's signature, when there is one, as `encrypted_content`.
+pub(super) fn reasoning_item(id: String, summary: Vec<Value>, signature: Option<String>) -> Value {
+    let mut item = json!({"id": id, "type": "reasoning", "summary": summary});
+    if let Some(signature) = signature {
+        item["encrypted_content"] = signature.into();
+    }
+    item
 }

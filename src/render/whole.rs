@@ -120,8 +120,11 @@ pub fn whole_response(api: ClientApi, completion: &Value) -> Value {
         ClientApi::Responses => {
             let mut output = Vec::new();
             if let Some(reasoning) = reasoning {
-                output.push(json!({"id": super::new_id("rs_"), "type": "reasoning",
-                    "summary": [{"type": "summary_text", "text": reasoning}]}));
+                output.push(responses::reasoning_item(
+                    super::new_id("rs_"),
+                    vec![json!({"type": "summary_text", "text": reasoning})],
+                    message["reasoning_signature"].as_str().map(str::to_owned),
+                ));
             }
             if let Some(content) = message["content"].as_str().filter(|t| !t.is_empty()) {
                 output.push(json!({"id": super::new_id("msg_"), "type": "message", "status": "completed", "role": "assistant",

@@ -1384,6 +1384,24 @@ async fn reasoning_signatures_round_trip_through_every_client_api() {
     let (_, body) = h.post("/v1/chat/completions", json!({"model": "gemini/g", "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
     assert!(body.contains("\"extra_content\":{\"google\":{\"thought_signature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"), "{body}");
 
+    let (_, body) = h
+        .post(
+            "/v1/responses",
+            json!({"model": "claude/c", "stream": true, "input": "x"}),
+        )
+        .await;
+    assert!(
+        body.contains("\"encrypted_content\":\"EvMCCkYICxgCKkCHP2cS"),
+        "{body}"
+    );
+    let (_, body) = h
+        .post("/v1/responses", json!({"model": "claude/c", "input": "x"}))
+        .await;
+    assert!(
+        body.contains("\"encrypted_content\":\"EvMCCkYICxgCKkCHP2cS"),
+        "{body}"
+    );
+
     // Turn 2, Anthropic signature back to Anthropic (and Bedrock), from each client API.
     let thinking =
         json!({"type": "thinking", "thinking": "I should call the tool.", "signature": "SIG-A"});
