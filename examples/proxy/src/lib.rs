@@ -339,6 +339,7 @@ impl Proxy {
         request: Request<Incoming>,
     ) -> Response<ProxyBody> {
         let api = route.api();
+        let count_tokens = route == ClientRoute::AnthropicCountTokens;
         let (model, stream) = match route {
             ClientRoute::Unknown(_) => {
                 let path = request.uri().path();
@@ -354,15 +355,7 @@ impl Proxy {
                     &format!("no endpoint {path}: see {see}"),
                 );
             }
-            ClientRoute::AnthropicCountTokens => {
-                return api_error(
-                    api,
-                    StatusCode::NOT_IMPLEMENTED,
-                    "not_implemented",
-                    "this proxy cannot count tokens: no provider behind it offers a count it can translate",
-                );
-            }
-            ClientRoute::AnthropicMessages => (None, None),
+            ClientRoute::AnthropicMessages | ClientRoute::AnthropicCountTokens => (None, None),
             ClientRoute::Gemini { model, stream } => (Some(model), Some(stream)),
         };
         if request.method() != Method::POST {
@@ -399,6 +392,9 @@ impl Proxy {
                 );
             }
         };
+        if count_tokens {
+            return self.count_tokens(&parts.headers, &body).await;
+        }
         // Gemini without `alt=sse` streams a JSON array: the whole answer as its one element.
         let gemini = stream.map(|stream| GeminiStream { stream, sse });
         self.translated(api, &parts.headers, &body, model, gemini)
@@ -513,6 +509,85 @@ impl Proxy {
             }
             Err(response) => in_api(api, response).await,
         }
+    }
+
+    /// Anthropic's `count_tokens`, forwarded to an Anthropic provider (the only one that can
+    /// count a Messages request); for a model of another provider a `501` that says so.
+    async fn count_tokens(self, headers: &http::HeaderMap, body: &[u8]) -> Response<ProxyBody> {
+        let api = ClientApi::AnthropicMessages;
+        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+            return api_error(
+                api,
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the request body must be a JSON object",
+            );
+        };
+        let Some(model) = map.get("model").and_then(Value::as_str).map(str::to_owned) else {
+            return api_error(
+                api,
+                StatusCode::BAD_REQUEST,
+                "missing_model",
+                "the request needs a \"model\" string",
+            );
+        };
+        let model = self.default_provider(api, model);
+        let route = match self.inner.providers.route(&model) {
+            Ok(route) => route,
+            Err(e) => return in_api(api, refused(e)).await,
+        };
+        if route.provider.kind() != ProviderKind::Anthropic {
+            return api_error(
+                api,
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                &format!(
+                    "count_tokens needs an Anthropic provider; {:?} speaks another API and has no count this proxy can translate",
+                    route.provider.name()
+                ),
+            );
+        }
+        map.insert("model".into(), route.model.into());
+        map.remove("stream");
+        let head = match route.request_head(Endpoint::ChatCompletions, false) {
+            Ok(head) => head,
+            Err(e) => return in_api(api, refused(e)).await,
+        };
+        let uri = format!(
+            "{}/count_tokens",
+            head.uri_ref().map(ToString::to_string).unwrap_or_default()
+        );
+        let mut request =
+            match head
+                .uri(uri)
+                .header(CONTENT_TYPE, "application/json")
+                .body(full_request_body(Bytes::from(
+                    Value::Object(map).to_string(),
+                ))) {
+                Ok(request) => request,
+                Err(e) => {
+                    return api_error(
+                        api,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal_error",
+                        &e.to_string(),
+                    );
+                }
+            };
+        request.headers_mut().insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        copy_timeout_header(headers, request.headers_mut());
+        if let Some(beta) = headers.get("anthropic-beta") {
+            request.headers_mut().insert("anthropic-beta", beta.clone());
+        }
+        request.extensions_mut().insert(StreamLabels::new(
+            route.provider.name().to_owned(),
+            route.model.to_owned(),
+        ));
+        request.extensions_mut().insert(api);
+        self.forward(request).await
     }
 
     /// A model without a provider goes to the client API's own provider when it is

@@ -720,9 +720,32 @@ async fn anthropic_and_gemini_clients_reach_every_provider() {
     let (head, body) = h.post("/v1/messages", json!({"model": "openai/x", "max_tokens": 5, "top_k": 3, "messages": [{"role": "user", "content": "x"}]})).await;
     assert_eq!(head.status, StatusCode::BAD_REQUEST);
     assert!(body.contains("top_k"), "{body}");
-    let (head, body) = h.post("/v1/messages/count_tokens", json!({})).await;
+    let (head, body) = h
+        .post(
+            "/v1/messages/count_tokens",
+            json!({"model": "openai/x", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
     assert_eq!(head.status, StatusCode::NOT_IMPLEMENTED);
     assert!(body.contains("\"type\":\"error\""), "{body}");
+    // To an Anthropic provider it is forwarded, model renamed, with the provider's key.
+    let (_, _) = h
+        .post(
+            "/anthropic/v1/messages/count_tokens",
+            json!({"model": "anthropic/claude-x", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    let sent = h.recorder.last();
+    assert!(
+        sent.path.ends_with("/v1/messages/count_tokens"),
+        "{}",
+        sent.path
+    );
+    assert_eq!(sent.headers["x-api-key"], "sk-ant-secret");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sent.body).unwrap()["model"],
+        "claude-x"
+    );
     let (head, body) = h.post("/gemini/v1beta/files", json!({})).await;
     assert_eq!(head.status, StatusCode::NOT_FOUND);
     assert_eq!(
