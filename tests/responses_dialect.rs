@@ -291,3 +291,29 @@ fn upstream_error_events_are_normalized_to_the_documented_shape() {
         assert_eq!(data["sequence_number"], 1, "{last}");
     }
 }
+
+/// A Responses stream cut off by the upstream ends as OpenAI ends a failed stream: the
+/// `error` event, then `response.failed` with the stream's response id, numbers gapless.
+#[test]
+fn a_cut_responses_stream_ends_with_error_then_response_failed() {
+    use tower_llm_stream::provider::openai::OpenAiResponses;
+    let raw = common::fixture("openai/responses_text.sse");
+    let out = common::dialects::run_stack(
+        OpenAiResponses::new(),
+        vec![common::script::data(raw[..raw.len() / 2].to_vec())],
+    );
+    let body = out.concat();
+    let events: Vec<serde_json::Value> = body
+        .split_terminator("\n\n")
+        .map(|block| serde_json::from_str(block.split_once("data: ").unwrap().1).unwrap())
+        .collect();
+    let n = events.len();
+    assert_eq!(events[n - 2]["type"], "error");
+    assert_eq!(events[n - 2]["code"], "stream_truncated");
+    assert_eq!(events[n - 1]["type"], "response.failed");
+    assert_eq!(events[n - 1]["response"]["status"], "failed");
+    assert_eq!(events[n - 1]["response"]["id"], events[0]["response"]["id"]);
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event["sequence_number"], i, "{event}");
+    }
+}

@@ -53,10 +53,13 @@ pin_project! {
     }
 }
 
-/// Knows whether the stream is a Responses API stream and its last `sequence_number`.
+/// Knows whether the stream is a Responses API stream, its response id and its last
+/// `sequence_number`.
 #[derive(Default)]
 struct ResponsesTracker {
     mode: Mode,
+    /// The id of `response.created` (read once), for the `response.failed` after an error.
+    response_id: Option<String>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,7 @@ impl ResponsesTracker {
     fn observe(&mut self, frame: &[u8]) {
         if self.mode == Mode::Unknown {
             self.mode = if is_responses_event(frame) {
+                self.response_id = created_id(frame);
                 Mode::Responses { next_sequence: 0 }
             } else {
                 Mode::Plain
@@ -89,14 +93,42 @@ impl ResponsesTracker {
         matches!(self.mode, Mode::Responses { .. })
     }
 
+    /// The error event; in a Responses stream the `error` event and then `response.failed`
+    /// (one body frame, two events), as OpenAI ends a failed stream.
     fn render(&self, error_type: &str, code: &str, message: &str) -> Bytes {
         match self.mode {
             Mode::Responses { next_sequence } => {
-                responses_error_frame(next_sequence, error_type, code, message)
+                let error = responses_error_frame(next_sequence, error_type, code, message);
+                let failed = serde_json::json!({
+                    "type": "response.failed",
+                    "sequence_number": next_sequence + 1,
+                    "response": {
+                        "id": self.response_id.as_deref().unwrap_or("resp_unknown"),
+                        "object": "response",
+                        "status": "failed",
+                        "error": {"code": code, "message": message},
+                        "output": [],
+                    },
+                });
+                let mut both = error.to_vec();
+                both.extend_from_slice(b"event: response.failed\ndata: ");
+                serde_json::to_writer(&mut both, &failed).unwrap_or_default();
+                both.extend_from_slice(b"\n\n");
+                Bytes::from(both)
             }
             _ => error_frame(error_type, code, message),
         }
     }
+}
+
+/// The response id of a `response.created` frame.
+fn created_id(frame: &[u8]) -> Option<String> {
+    let start = memchr::memmem::find(frame, b"data: ")? + 6;
+    let end = start + memchr::memchr(b'\n', &frame[start..])?;
+    let data: serde_json::Value = serde_json::from_slice(&frame[start..end]).ok()?;
+    (data["type"] == "response.created")
+        .then(|| data["response"]["id"].as_str().map(str::to_owned))
+        .flatten()
 }
 
 impl<B> ErrorEventBody<B> {
