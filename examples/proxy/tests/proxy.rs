@@ -722,6 +722,18 @@ async fn anthropic_and_gemini_clients_reach_every_provider() {
     assert!(body.contains("top_k"), "{body}");
     let (head, body) = h
         .post(
+            "/v1beta/models/openai/x:generateContent",
+            json!({"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"candidateCount": 2}}),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("candidateCount"), "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["status"],
+        "INVALID_ARGUMENT"
+    );
+    let (head, body) = h
+        .post(
             "/v1/messages/count_tokens",
             json!({"model": "openai/x", "messages": [{"role": "user", "content": "x"}]}),
         )

@@ -153,7 +153,6 @@ pub(crate) fn chat_request(body: &Map<String, Value>) -> Result<Value, RequestEr
         ("temperature", "temperature"),
         ("topP", "top_p"),
         ("stopSequences", "stop"),
-        ("candidateCount", "n"),
         ("seed", "seed"),
         ("presencePenalty", "presence_penalty"),
         ("frequencyPenalty", "frequency_penalty"),
@@ -161,6 +160,17 @@ pub(crate) fn chat_request(body: &Map<String, Value>) -> Result<Value, RequestEr
         if let Some(value) = config.get(from).filter(|v| !v.is_null()) {
             chat.insert(to.into(), value.clone());
         }
+    }
+    // One candidate is what a Gemini client gets back through the standard stream.
+    if config
+        .get("candidateCount")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
+        return Err(RequestError::bad_request(
+            "unsupported_parameter",
+            "generationConfig.candidateCount above 1 cannot be translated: remove it",
+        ));
     }
     if config.get("topK").is_some_and(|v| !v.is_null()) {
         return Err(RequestError::bad_request(
