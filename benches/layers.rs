@@ -8,64 +8,16 @@
 mod support;
 
 use bytes::Bytes;
-use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use http::{Request, Response};
-use http_body::{Body, Frame};
-use http_body_util::BodyExt;
+use http::Request;
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::error_event::ErrorEventLayer;
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 
-/// Always-ready body over prepared chunks (what a fast upstream connection looks like).
-struct Chunks(VecDeque<Bytes>);
-
-impl Body for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-}
-
-fn upstream(
-    chunks: VecDeque<Bytes>,
-) -> impl Service<
-    Request<()>,
-    Response = Response<Chunks>,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Response<Chunks>, Infallible>>,
-> + Clone {
-    tower::service_fn(move |_req: Request<()>| {
-        let response = Response::builder()
-            .header("content-type", "text/event-stream")
-            .body(Chunks(chunks.clone()))
-            .unwrap();
-        std::future::ready(Ok(response))
-    })
-}
-
-/// Drains a body whose frames are always ready; returns the frame count.
-fn drain<B: Body<Data = Bytes>>(body: B) -> usize
-where
-    B::Error: std::fmt::Debug,
-{
-    let mut body = std::pin::pin!(body);
-    let mut frames = 0;
-    while let Some(frame) = body.frame().now_or_never().expect("always ready") {
-        black_box(frame.unwrap());
-        frames += 1;
-    }
-    frames
-}
+use support::{drain, upstream};
 
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -87,3 +87,51 @@ pub fn gemini_stream(events: usize) -> Vec<u8> {
     }
     out
 }
+
+/// Always-ready body over prepared chunks (what a fast upstream connection looks like).
+pub struct Chunks(pub std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::convert::Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// An upstream that answers every request with an event stream of `chunks`, at once.
+pub fn upstream(
+    chunks: std::collections::VecDeque<Bytes>,
+) -> impl tower::Service<
+    http::Request<()>,
+    Response = http::Response<Chunks>,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<http::Response<Chunks>, std::convert::Infallible>>,
+> + Clone {
+    tower::service_fn(move |_req: http::Request<()>| {
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Chunks(chunks.clone()))
+            .unwrap();
+        std::future::ready(Ok(response))
+    })
+}
+
+/// Drains a body whose frames are always ready; returns the frame count.
+pub fn drain<B: http_body::Body<Data = Bytes>>(body: B) -> usize
+where
+    B::Error: std::fmt::Debug,
+{
+    use futures_util::FutureExt;
+    use http_body_util::BodyExt;
+    let mut body = std::pin::pin!(body);
+    let mut frames = 0;
+    while let Some(frame) = body.frame().now_or_never().expect("always ready") {
+        criterion::black_box(frame.unwrap());
+        frames += 1;
+    }
+    frames
+}
