@@ -2,7 +2,7 @@
 // Read the proxy's Anthropic Messages API with the official TypeScript SDK (@anthropic-ai/sdk)
 // and check it against the OpenAI chat view of the same model through the same proxy.
 // The same checks as anthropic_check.py; see usage below. Tested with @anthropic-ai/sdk 1.16.0.
-import { TOOL, chatSummary, chatView, jsonEqual, loadSdk, parseArgs, run, short } from './common.mjs';
+import { TOOL, chatSummary, chatViews, jsonEqual, loadSdk, parseArgs, run, short } from './common.mjs';
 
 const USAGE = `usage: node anthropic_check.mjs BASE_URL --model M [--tests stream,final,create,prefix,error]
        [--max-tokens N] [--error-model M] [--api-key K] [--prompt P] [--tool] [--timeout S] [--quiet]
@@ -41,14 +41,7 @@ function blocksOf(content) {
   };
 }
 
-const chats = new Map();
-async function chat(t, model) {
-  if (!chats.has(model)) {
-    chats.set(model, await chatView(a, model));
-    t.say(chatSummary(chats.get(model)));
-  }
-  return chats.get(model);
-}
+const chat = chatViews(a);
 
 function compareWithChat(t, got, cv) {
   t.need(cv.error === null, `the chat view failed: ${JSON.stringify(cv.error)}`);

@@ -22,11 +22,9 @@ exit status 1 when a test failed. Tested with anthropic 2.16.0 and openai 3.52.0
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-import traceback
 from typing import Any
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
@@ -34,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anthropic  # noqa: E402
 
-from chat_view import TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCHEMA, chat_view, summary  # noqa: E402
+from chat_view import TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCHEMA, summary  # noqa: E402
+from check_common import Test, chat, exc, exc_name, main, print_traceback, say, say_traceback, short  # noqa: E402
 
 # The chat finish_reason each Anthropic stop_reason stands for.
 STOP_REASONS = {
@@ -43,38 +42,6 @@ STOP_REASONS = {
     "tool_calls": {"tool_use"},
     "content_filter": {"refusal"},
 }
-
-QUIET = False
-
-
-def say(line: str) -> None:
-    if not QUIET:
-        print(f"    {line}", flush=True)
-
-
-class Test:
-    """Collects one test's problems: `need` records a failed condition."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.problems: list[str] = []
-
-    def need(self, cond: bool, problem: str) -> bool:
-        if not cond:
-            self.problems.append(problem)
-            say(f"problem: {problem}")
-        return cond
-
-
-def short(v: Any, n: int = 120) -> str:
-    if isinstance(v, str):
-        return repr(v[:n] + ("…" if len(v) > n else ""))
-    return json.dumps(v, ensure_ascii=False, default=str)[:n]
-
-
-def exc(e: BaseException) -> str:
-    return f"{type(e).__module__}.{type(e).__name__}: {str(e) or repr(e)}"
-
 
 def client(a, base_url: str | None = None) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=base_url or a.base_url, api_key=a.api_key, timeout=a.timeout,
@@ -175,8 +142,7 @@ def streamed(a) -> dict:
             s["final"] = stream.get_final_message()
     except Exception as e:  # reported by the tests that read this stream
         s["error"] = e
-        if not QUIET:
-            traceback.print_exc()
+        print_traceback()
     # What the events said, usage as the SDK accumulates it: message_start's counts, each replaced
     # by a count message_delta carries.
     usage = usage_of(s["start_usage"])
@@ -187,16 +153,6 @@ def streamed(a) -> dict:
     s["usage"] = usage
     _STREAM = s
     return s
-
-
-_CHAT: dict[str, dict] = {}
-
-
-def chat(a, model: str) -> dict:
-    if model not in _CHAT:
-        _CHAT[model] = chat_view(a.base_url, a.api_key, model, a.prompt, a.max_tokens, a.tool, a.timeout)
-        say(summary(_CHAT[model]))
-    return _CHAT[model]
 
 
 # ------------------------------------------------------------------------------ tests
@@ -267,11 +223,11 @@ def t_error(a, t: Test) -> str:
     cv = chat(a, a.error_model)
     if not t.need(err is not None, f"{a.error_model}: the stream ended without an exception ({len(text)} chars)"):
         return ""
-    name = f"{type(err).__module__}.{type(err).__name__}"
+    name = exc_name(err)
     say(f"exception {name}: {err}")
     say(f"partial text: {short(text, 200)}")
     if not isinstance(err, anthropic.APIError) or isinstance(err, anthropic.APIConnectionError):
-        say("".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip())
+        say_traceback(err)
     t.need(isinstance(err, anthropic.APIError), f"{name} is not an anthropic.APIError")
     t.need(not isinstance(err, anthropic.APIConnectionError), f"{name}: the connection failed, no error event was read")
     t.need(text != "", "the exception came before any text")
@@ -292,46 +248,5 @@ def t_error(a, t: Test) -> str:
 TESTS = {"stream": t_stream, "final": t_final, "create": t_create, "prefix": t_prefix, "error": t_error}
 
 
-def main() -> int:
-    global QUIET
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("base_url")
-    p.add_argument("--model", required=True)
-    p.add_argument("--tests", default="stream,final,create,prefix,error")
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--error-model", default="demo/broken")
-    p.add_argument("--api-key", default=os.environ.get("PROXY_API_KEY") or "sk-ci")
-    p.add_argument("--prompt", default="Say hello in one short sentence.")
-    p.add_argument("--tool", action="store_true")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--quiet", action="store_true")
-    a = p.parse_args()
-    QUIET = a.quiet
-    names = [x.strip() for x in a.tests.split(",") if x.strip()]
-    unknown = [x for x in names if x not in TESTS]
-    if unknown:
-        p.error(f"unknown tests {unknown}: choose from {','.join(TESTS)}")
-    passed = failed = 0
-    for name in names:
-        t = Test(name)
-        if not QUIET:
-            print(f"--- {name} ({a.model if name != 'error' else a.error_model})", flush=True)
-        try:
-            detail = TESTS[name](a, t)
-        except Exception as e:
-            detail = ""
-            t.problems.append(exc(e))
-            if not QUIET:
-                traceback.print_exc()
-        if t.problems:
-            failed += 1
-            print(f"FAIL {name}: {'; '.join(t.problems)}", flush=True)
-        else:
-            passed += 1
-            print(f"ok {name}: {detail}", flush=True)
-    print(f"anthropic_check: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("anthropic_check", __doc__, TESTS))

@@ -1,6 +1,6 @@
 """The OpenAI chat view of a model through the proxy, read with the official `openai` SDK: the
 reference the Anthropic and Gemini client checks compare against (same proxy, same model, same
-prompt). Shared by anthropic_check.py and genai_check.py."""
+prompt). Shared by the *_check.py scripts (check_common.chat reads it once a model)."""
 from __future__ import annotations
 
 import json

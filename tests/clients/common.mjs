@@ -1,5 +1,6 @@
-// Shared by anthropic_check.mjs and genai_check.mjs: finding the SDKs, the arguments, the OpenAI
-// chat view of a model through the proxy (plain fetch + an SSE parser), and the test runner.
+// Shared by anthropic_check.mjs, genai_check.mjs and responses_check.mjs: finding the SDKs, the
+// arguments, the OpenAI chat view of a model through the proxy (plain fetch + an SSE parser, each
+// model's read once), and the test runner. Each script holds only its own tests.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -120,7 +121,8 @@ export async function* sseEvents(body) {
   for (const line of lines(decoder.decode(), true)) { const ev = take(line); if (ev) yield ev; }
 }
 
-function parseArguments(raw) {
+// Tool arguments as JSON values (a string is parsed; unparsable text stays a string).
+export function parseArguments(raw) {
   if (typeof raw !== 'string') return raw ?? {};
   if (!raw.trim()) return {};
   try { return JSON.parse(raw); } catch { return raw; }
@@ -176,6 +178,20 @@ export async function chatView(a, model) {
   }
   view.toolCalls = [...calls.entries()].sort(([x], [y]) => x - y).map(([, c]) => ({ name: c.name, arguments: parseArguments(c.arguments) }));
   return view;
+}
+
+// chat(t, model, tool = a.tool): the chat view of `model` (with --tool's tool unless `tool` says
+// otherwise), read once and said (t.say) when read.
+export function chatViews(a) {
+  const views = new Map();
+  return async (t, model, tool = a.tool) => {
+    const key = `${model}\u0000${tool}`;
+    if (!views.has(key)) {
+      views.set(key, await chatView({ ...a, tool }, model));
+      t.say(chatSummary(views.get(key)) + (a.tool && !tool ? ' (no tool)' : ''));
+    }
+    return views.get(key);
+  };
 }
 
 export function chatSummary(v) {

@@ -2,7 +2,7 @@
 // Read the proxy's Gemini API with the official TypeScript SDK (@google/genai) and check it against
 // the OpenAI chat view of the same model through the same proxy. The same checks as
 // genai_check.py; see usage below. Tested with @google/genai 3.3.0.
-import { TOOL, chatSummary, chatView, jsonEqual, loadSdk, parseArgs, run, short } from './common.mjs';
+import { TOOL, chatSummary, chatViews, jsonEqual, loadSdk, parseArgs, run, short } from './common.mjs';
 
 const USAGE = `usage: node genai_check.mjs BASE_URL --model M [--tests stream,create,error]
        [--max-tokens N] [--error-model M] [--api-key K] [--prompt P] [--tool] [--timeout S] [--quiet]
@@ -64,14 +64,7 @@ class Reader {
   }
 }
 
-const chats = new Map();
-async function chat(t, model) {
-  if (!chats.has(model)) {
-    chats.set(model, await chatView(a, model));
-    t.say(chatSummary(chats.get(model)));
-  }
-  return chats.get(model);
-}
+const chat = chatViews(a);
 
 function compareWithChat(t, r, cv) {
   t.need(cv.error === null, `the chat view failed: ${JSON.stringify(cv.error)}`);

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { TOOL, chatSummary, chatView, jsonEqual, loadSdk, parseArgs, run, short } from './common.mjs';
+import { TOOL, chatSummary, chatViews, jsonEqual, loadSdk, parseArgs, parseArguments, run, short } from './common.mjs';
 
 const USAGE = `usage: node responses_check.mjs BASE_URL --model M [--tests responses,responses_create,completions,error]
        [--max-tokens N] [--error-model M] [--api-key K] [--prompt P] [--tool] [--timeout S] [--quiet]
@@ -59,12 +59,6 @@ function wantStatus(finish) {
   return ['completed', null];
 }
 
-function parseArguments(raw) {
-  if (typeof raw !== 'string') return raw ?? {};
-  if (!raw.trim()) return {};
-  try { return JSON.parse(raw); } catch { return raw; }
-}
-
 const usageOf = (u) => (u == null ? null : { input_tokens: u.input_tokens, output_tokens: u.output_tokens, total_tokens: u.total_tokens });
 
 // What a Response says: text (output_text, and refusal parts), reasoning summary text, function
@@ -85,15 +79,7 @@ function itemsOf(r) {
   };
 }
 
-const chats = new Map();
-async function chat(t, model, tool = a.tool) {
-  const key = `${model}\u0000${tool}`;
-  if (!chats.has(key)) {
-    chats.set(key, await chatView({ ...a, tool }, model));
-    t.say(chatSummary(chats.get(key)) + (a.tool && !tool ? ' (no tool)' : ''));
-  }
-  return chats.get(key);
-}
+const chat = chatViews(a);
 
 function compareWithChat(t, got, cv) {
   t.need(cv.error === null, `the chat view failed: ${JSON.stringify(cv.error)}`);

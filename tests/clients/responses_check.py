@@ -35,11 +35,9 @@ exit status 1 when a test failed. Tested with openai 3.52.0.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-import traceback
 from typing import Any
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
@@ -48,42 +46,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import openai  # noqa: E402
 from openai import OpenAI  # noqa: E402
 
-from chat_view import TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCHEMA, chat_view, parse_args_json, summary  # noqa: E402
+from chat_view import TOOL_DESCRIPTION, TOOL_NAME, TOOL_SCHEMA, parse_args_json, summary  # noqa: E402
+from check_common import Test, chat, exc, exc_name, main, print_traceback, say, say_traceback, short  # noqa: E402
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 LIFECYCLE = ("response.created", "response.queued", "response.in_progress") + TERMINAL
-
-QUIET = False
-
-
-def say(line: str) -> None:
-    if not QUIET:
-        print(f"    {line}", flush=True)
-
-
-class Test:
-    """Collects one test's problems: `need` records a failed condition."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.problems: list[str] = []
-
-    def need(self, cond: bool, problem: str) -> bool:
-        if not cond:
-            self.problems.append(problem)
-            say(f"problem: {problem}")
-        return cond
-
-
-def short(v: Any, n: int = 120) -> str:
-    if isinstance(v, str):
-        return repr(v[:n] + ("…" if len(v) > n else ""))
-    return json.dumps(v, ensure_ascii=False, default=str)[:n]
-
-
-def exc(e: BaseException) -> str:
-    return f"{type(e).__module__}.{type(e).__name__}: {str(e) or repr(e)}"
-
 
 def client(a) -> OpenAI:
     return OpenAI(base_url=a.base_url.rstrip("/") + "/v1", api_key=a.api_key, timeout=a.timeout, max_retries=0)
@@ -154,17 +121,6 @@ def compare_with_chat(t: Test, got: dict, chat: dict) -> None:
             t.need(u[mine] == cu.get(theirs), f"usage.{mine} {u[mine]} != chat view's {theirs} {cu.get(theirs)}")
 
 
-_CHAT: dict[tuple[str, bool], dict] = {}
-
-
-def chat(a, model: str, tool: bool | None = None) -> dict:
-    tool = a.tool if tool is None else tool
-    if (model, tool) not in _CHAT:
-        _CHAT[model, tool] = chat_view(a.base_url, a.api_key, model, a.prompt, a.max_tokens, tool, a.timeout)
-        say(summary(_CHAT[model, tool]) + (" (no tool)" if a.tool and not tool else ""))
-    return _CHAT[model, tool]
-
-
 # ------------------------------------------------------------------ the stream, read once
 _STREAM: dict | None = None
 
@@ -209,8 +165,7 @@ def streamed(a) -> dict:
                 s["final"], s["final_via"] = stream.get_final_response(), "get_final_response()"
     except Exception as e:  # reported by the tests that read this stream
         s["error"] = e
-        if not QUIET:
-            traceback.print_exc()
+        print_traceback()
     _STREAM = s
     return s
 
@@ -313,11 +268,11 @@ def t_completions(a, t: Test) -> str:
 
 def error_report(t: Test, err: BaseException | None, text: str, what: str) -> str:
     """Checks an exception is the SDK's APIError after partial text; returns what happened."""
-    name = f"{type(err).__module__}.{type(err).__name__}"
+    name = exc_name(err)
     say(f"{what}: exception {name}: {err}")
     say(f"{what}: partial text {short(text, 200)}")
     if not isinstance(err, openai.APIError) or isinstance(err, openai.APIConnectionError):
-        say("".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip())
+        say_traceback(err)
     t.need(isinstance(err, openai.APIError), f"{what}: {name} is not an openai.APIError")
     t.need(not isinstance(err, openai.APIConnectionError), f"{what}: {name}: the connection failed, "
                                                           "no error event was read")
@@ -382,48 +337,5 @@ TESTS = {"responses": t_responses, "responses_create": t_responses_create, "comp
          "error": t_error}
 
 
-def main() -> int:
-    global QUIET
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("base_url")
-    p.add_argument("--model", required=True)
-    p.add_argument("--tests", default="responses,responses_create,completions,error")
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--error-model", default="demo/broken")
-    p.add_argument("--api-key", default=os.environ.get("PROXY_API_KEY") or "sk-ci")
-    p.add_argument("--prompt", default="Say hello in one short sentence.")
-    p.add_argument("--tool", action="store_true")
-    p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--quiet", action="store_true")
-    a = p.parse_args()
-    QUIET = a.quiet
-    names = [x.strip() for x in a.tests.split(",") if x.strip()]
-    unknown = [x for x in names if x not in TESTS]
-    if unknown:
-        p.error(f"unknown tests {unknown}: choose from {','.join(TESTS)}")
-    if not QUIET:
-        print(f"openai {openai.__version__}", flush=True)
-    passed = failed = 0
-    for name in names:
-        t = Test(name)
-        if not QUIET:
-            print(f"--- {name} ({a.model if name != 'error' else a.error_model})", flush=True)
-        try:
-            detail = TESTS[name](a, t)
-        except Exception as e:
-            detail = ""
-            t.problems.append(exc(e))
-            if not QUIET:
-                traceback.print_exc()
-        if t.problems:
-            failed += 1
-            print(f"FAIL {name}: {'; '.join(t.problems)}", flush=True)
-        else:
-            passed += 1
-            print(f"ok {name}: {detail}", flush=True)
-    print(f"responses_check: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("responses_check", __doc__, TESTS, banner=lambda: f"openai {openai.__version__}"))
