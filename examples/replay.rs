@@ -9,7 +9,8 @@
 //!
 //! The model picks the replay: `PROVIDER` (its default fixture for the endpoint, e.g.
 //! `anthropic`, `gemini`, `cohere`, `ollama`, `groq`, `mistral`, `deepseek`, `openrouter`,
-//! `vllm`, `openai`, `llamacpp`) or `PROVIDER/FIXTURE` (`anthropic/tool_use`). The dialect is
+//! `vllm`, `openai`, `llamacpp`; `anthropic-tools`, `gemini-tools`, `cohere-tools` for their
+//! tool-calling captures) or `PROVIDER/FIXTURE` (`anthropic/tool_use`). The dialect is
 //! `AnyDialect::for_provider(PROVIDER, endpoint)`. Endpoints: `/v1/chat/completions`,
 //! `/v1/completions`, `/v1/responses`, `/v1/audio/speech`, `/v1/audio/transcriptions`.
 //!
@@ -56,6 +57,10 @@ fn default_fixture(provider: &str, endpoint: Endpoint) -> Option<&'static str> {
             "openrouter" => "openrouter/reasoning_usage_chunk_with_nonempty_choices.sse",
             "vllm" => "vllm/continuous_usage_stats.sse",
             "llamacpp" => "llamacpp/chat.sse",
+            // Tool-calling captures, for clients that declare a tool.
+            "anthropic-tools" => "anthropic/tool_use.sse",
+            "gemini-tools" => "gemini/function_call.sse",
+            "cohere-tools" => "cohere/tool_call.sse",
             _ => return None,
         },
     })
