@@ -562,6 +562,30 @@ fn upstream_error_responses_keep_their_status_in_each_api_shape() {
 }
 
 #[test]
+fn native_text_completions_pass_through_untouched() {
+    let raw = common::fixture("openai/completions_legacy_text.sse");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let [rendered, standard] = [ClientApi::Completions, ClientApi::ChatCompletions].map(|api| {
+        let stack = LlmStreamLayer::new()
+            .dialect(AnyDialect::for_provider("openai", Endpoint::Completions))
+            .render_layer(RenderLayer::new().default_api(api));
+        let response = rt.block_on(
+            stack
+                .layer(common::script::upstream(
+                    "text/event-stream",
+                    uneven(&raw, 4),
+                ))
+                .oneshot(Request::new(())),
+        );
+        rt.block_on(frames(response.unwrap().into_body()))
+    });
+    assert_eq!(rendered, standard);
+}
+
+#[test]
 fn native_streams_pass_through_untouched() {
     // A Responses stream from an upstream that has the API, rendered for a Responses client.
     let raw = common::fixture("openai/responses_text.sse");

@@ -173,6 +173,13 @@ impl Streaming {
         if matches!(self.mode, Mode::Unknown) {
             self.mode = match ChatEvent::read(&frame) {
                 ChatEvent::Other => Mode::Native,
+                // Text completions from an upstream that has them: already the client's API
+                // (their `logprobs` and every other field kept).
+                ChatEvent::Chunk(chunk)
+                    if self.api == ClientApi::Completions && chunk.object == "text_completion" =>
+                {
+                    Mode::Native
+                }
                 _ => match Renderer::for_api(self.api) {
                     Some(renderer) => Mode::Render(renderer),
                     None => Mode::Native,
