@@ -349,6 +349,9 @@ pub struct Providers {
     list: Vec<Provider>,
 }
 
+/// The longest model name routed (`provider/model`), in bytes.
+const MAX_MODEL_LEN: usize = 256;
+
 impl Providers {
     /// No providers.
     #[must_use]
@@ -449,6 +452,25 @@ impl Providers {
     /// Errors are `400`s: `invalid_model` (no `provider/` prefix), `unknown_provider`,
     /// `unknown_model` (the provider has a model list without it).
     pub fn route<'a>(&'a self, model: &'a str) -> Result<Route<'a>, RequestError> {
+        if model.len() > MAX_MODEL_LEN {
+            return Err(RequestError::bad_request(
+                "invalid_model",
+                format!(
+                    "model names are at most {MAX_MODEL_LEN} bytes; this one has {}",
+                    model.len()
+                ),
+            ));
+        }
+        // The model becomes part of an upstream URL for some APIs (Gemini, Bedrock).
+        if model
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        {
+            return Err(RequestError::bad_request(
+                "invalid_model",
+                format!("model {model:?} has a `.` or `..` segment: name a model, not a path"),
+            ));
+        }
         let Some((name, upstream_model)) = model.split_once('/') else {
             return Err(RequestError::bad_request(
                 "invalid_model",
@@ -508,6 +530,32 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn model_names_that_are_paths_or_too_long_are_refused() {
+        let providers = Providers::from_vars(vars(&[("GEMINI_API_KEY", "k")])).unwrap();
+        for model in ["gemini/..", "gemini/../x", "gemini/./m", "../gemini/m"] {
+            let error = providers.route(model).unwrap_err();
+            assert_eq!(error.code, "invalid_model", "{model}");
+            assert!(
+                error.message.contains("segment"),
+                "{model}: {}",
+                error.message
+            );
+        }
+        let long = format!("gemini/{}", "m".repeat(250));
+        let error = providers.route(&long).unwrap_err();
+        assert!(
+            error.message.contains("at most 256 bytes"),
+            "{}",
+            error.message
+        );
+        assert!(providers.route("gemini/gemini-2.5-pro").is_ok());
+        assert!(
+            providers.route("gemini/m.v1..2").is_ok(),
+            "dots inside a name are fine"
+        );
     }
 
     #[test]

@@ -684,15 +684,9 @@ mod tests {
             )
             .unwrap_err();
         assert!(error.message.contains("boolean"));
-        let gemini = providers.route("gemini/../../etc").unwrap();
+        // A model that is a path is refused when routed, before any URL is built.
         assert_eq!(
-            gemini
-                .prepare(
-                    Endpoint::ChatCompletions,
-                    json!({"messages": [{"role": "user", "content": "x"}]})
-                )
-                .unwrap_err()
-                .code,
+            providers.route("gemini/../../etc").unwrap_err().code,
             "invalid_model"
         );
         let bad_key = Providers::new().with(

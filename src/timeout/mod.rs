@@ -112,14 +112,15 @@ impl Default for StreamTimeouts {
     }
 }
 
-/// Parses a timeout header value: positive seconds, decimals allowed.
+/// Parses a timeout header value: seconds, decimals allowed, at least 1 ms (the timer's
+/// resolution: a shorter timeout would round to an instant `504`).
 pub(crate) fn parse_seconds(value: &[u8]) -> Option<Duration> {
     let text = std::str::from_utf8(value).ok()?.trim();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
     let secs: f64 = text.parse().ok()?;
-    if secs <= 0.0 || !secs.is_finite() {
+    if secs < 0.001 || !secs.is_finite() {
         return None;
     }
     Duration::try_from_secs_f64(secs).ok()
@@ -134,10 +135,13 @@ mod tests {
         assert_eq!(parse_seconds(b"2.5"), Some(Duration::from_millis(2500)));
         assert_eq!(parse_seconds(b" 10 "), Some(Duration::from_secs(10)));
         assert_eq!(parse_seconds(b".5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_seconds(b"0.001"), Some(Duration::from_millis(1)));
         for bad in [
             &b""[..],
             b"0",
             b"0.0",
+            b"0.0009",
+            b"0.0000000001",
             b"-1",
             b"1e3",
             b"abc",

@@ -50,7 +50,7 @@ impl<S> StreamTimeout<S> {
             if let Some(value) = req.headers().get(name) {
                 let Some(wanted) = parse_seconds(value.as_bytes()) else {
                     return Err(format!(
-                        "invalid {name} header {:?}: expected a positive number of seconds, e.g. 30 or 2.5",
+                        "invalid {name} header {:?}: expected a number of seconds of at least 0.001, e.g. 30 or 2.5",
                         String::from_utf8_lossy(value.as_bytes())
                     ));
                 };

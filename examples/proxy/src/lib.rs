@@ -770,6 +770,13 @@ struct ModelField<'a> {
 /// Why a request body is not a JSON object.
 fn invalid_json(body: &[u8]) -> Response<ProxyBody> {
     let message = match serde_json::from_slice::<Value>(body) {
+        // An object that the model reader refused: a repeated `model`.
+        Ok(Value::Object(_)) => match serde_json::from_slice::<ModelField<'_>>(body) {
+            Err(e) if e.to_string().starts_with("duplicate field `model`") => {
+                "the request body has more than one \"model\" key: send it once".to_owned()
+            }
+            _ => "the request body must be a JSON object".to_owned(),
+        },
         Ok(_) => "the request body must be a JSON object".to_owned(),
         Err(e) => format!("the request body is not valid JSON: {e}"),
     };

@@ -1537,3 +1537,46 @@ async fn reasoning_signatures_round_trip_through_every_client_api() {
         );
     }
 }
+
+/// Inputs that looked valid but were not: a timeout below the timer's resolution, a model that
+/// is a path or too long, a repeated `model` key. Each is a 400 that says what is wrong.
+#[tokio::test]
+async fn small_inputs_that_are_not_what_they_seem_are_400s() {
+    let h = start(|_| {}).await;
+    let (head, body) = h
+        .send(
+            Request::post("/v1/chat/completions").header("x-request-timeout", "0.0000000001"),
+            chat("demo/instant", true).to_string(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("at least 0.001"), "{body}");
+    for model in ["gemini/..", "gemini/../../v1/files"] {
+        let (head, body) = h.post("/v1/chat/completions", chat(model, true)).await;
+        assert_eq!(head.status, StatusCode::BAD_REQUEST, "{model}: {body}");
+        assert!(body.contains("segment"), "{body}");
+    }
+    let (head, body) = h
+        .post(
+            "/v1/chat/completions",
+            chat(&format!("openai/{}", "x".repeat(2000)), true),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("at most 256 bytes") && body.len() < 600,
+        "{body}"
+    );
+    let (head, body) = h
+        .send(
+            Request::post("/v1/chat/completions"),
+            r#"{"model":"demo/echo","model":"openai/x","messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("more than one") && body.contains("key: send it once"),
+        "{body}"
+    );
+    assert_eq!(h.recorder.count(), 0, "none of them reached an upstream");
+}
