@@ -14,6 +14,11 @@ use futures_util::{FutureExt, StreamExt, stream};
 use std::convert::Infallible;
 use tower_llm_stream::sse::Decoder;
 
+/// The library's own probe (crate-internal there), compiled here as it is.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../src/standard/probe.rs"]
+mod crate_probe;
+
 fn ours(chunks: &[Bytes]) -> usize {
     let mut decoder = Decoder::new();
     let mut events = 0;
@@ -101,44 +106,82 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-/// The layers' key probes: one `memmem` search per key (what they did) against one packed
-/// multi-needle pass (aho-corasick's Teddy, what `src/probe.rs` uses), on an OpenAI content
-/// chunk that holds none of the keys: the common case, where the whole chunk is scanned.
+/// The layers' key probes on an OpenAI content chunk that holds none of the keys (the common
+/// case, where the whole chunk is scanned; `"content"` and `"finish_reason"` are there, with
+/// values that do not count): one `memmem` search per exact string (what the layers did
+/// first), one packed multi-needle pass over the exact strings (aho-corasick's Teddy, what
+/// they did next: `"finish_reason":"` missed `"finish_reason": "stop"`), and the library's
+/// probe as it is (`src/standard/probe.rs`: the keys with their quotes, each place one is
+/// found checked by what follows it, and the escapes that may hide a key, in one pass).
+/// Then the dialects' check that the same chunk is JSON: the library's validator against
+/// serde_json reading it as `IgnoredAny`.
 fn probe(c: &mut Criterion) {
+    use crate_probe::{Needle, Value};
     let chunk: &[u8] = br#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_f9f4fb6dbf","choices":[{"index":0,"delta":{"content":" Hello"},"logprobs":null,"finish_reason":null}]}"#;
-    let sets: [(&str, &[&[u8]]); 2] = [
+    type Set<'a> = (&'a str, &'a [&'a [u8]], &'a [Needle]);
+    let sets: [Set; 2] = [
         (
-            "dialect_5_keys",
+            "dialect_7_keys",
             &[
                 b"\"reasoning\":",
                 b"\"content\":[",
                 b"\"tool_calls\":",
                 b"\"error\":",
                 b"\"transcript.text.delta\"",
+                b"speech.audio.done\"",
+                b"transcript.text.done\"",
+            ],
+            &[
+                Needle::Key(b"\"reasoning\"", Value::Any),
+                Needle::Key(b"\"content\"", Value::Starts(b'[')),
+                Needle::Key(b"\"tool_calls\"", Value::Any),
+                Needle::Key(b"\"error\"", Value::Any),
+                Needle::Text(b"\"transcript.text.delta\""),
+                Needle::Text(b"speech.audio.done\""),
+                Needle::Text(b"transcript.text.done\""),
             ],
         ),
         (
             "normalizer_3_keys",
             &[b"\"finish_reason\":\"", b"\"usage\":{", b"\"x_groq\":"],
+            &[
+                Needle::Key(b"\"finish_reason\"", Value::NotNull),
+                Needle::Key(b"\"usage\"", Value::Starts(b'{')),
+                Needle::Key(b"\"x_groq\"", Value::Any),
+            ],
         ),
     ];
     let mut group = c.benchmark_group("probe");
     group.throughput(Throughput::Bytes(chunk.len() as u64));
-    for (name, keys) in sets {
+    for (name, exact, keys) in sets {
         let finders: Vec<memchr::memmem::Finder> =
-            keys.iter().map(memchr::memmem::Finder::new).collect();
-        group.bench_function(BenchmarkId::new("memmem_per_key", name), |b| {
+            exact.iter().map(memchr::memmem::Finder::new).collect();
+        group.bench_function(BenchmarkId::new("memmem_per_exact_string", name), |b| {
             b.iter(|| finders.iter().any(|f| f.find(black_box(chunk)).is_some()))
         });
         let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
             .builder()
-            .extend(keys)
+            .extend(exact)
             .build()
             .expect("a packed searcher on this machine");
-        group.bench_function(BenchmarkId::new("packed_one_pass", name), |b| {
+        group.bench_function(BenchmarkId::new("packed_exact_strings", name), |b| {
             b.iter(|| packed.find(black_box(chunk)).is_some())
         });
+        let needles = crate_probe::Needles::new(keys);
+        assert!(!needles.any_in(chunk));
+        group.bench_function(BenchmarkId::new("crate_keys_checked", name), |b| {
+            b.iter(|| needles.any_in(black_box(chunk)))
+        });
     }
+    assert!(crate_probe::is_json(chunk));
+    group.bench_function(BenchmarkId::new("json_check", "crate_is_json"), |b| {
+        b.iter(|| crate_probe::is_json(black_box(chunk)))
+    });
+    group.bench_function(
+        BenchmarkId::new("json_check", "serde_json_ignored_any"),
+        |b| b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(chunk)).is_ok()),
+    );
     group.finish();
 }
 

@@ -12,6 +12,7 @@
 //! | upstream ended mid-event or without its terminator | `upstream_error` | `stream_truncated` |
 //! | upstream event not in the expected format | `upstream_error` | `malformed_event` |
 //! | upstream body failed (reset, I/O error) | `upstream_error` | `upstream_body_error` |
+//! | the server is shutting down ([`Shutdown`](crate::timeout::Shutdown)) | `server_error` | `server_shutting_down` |
 //!
 //! Before the response head the same shape is the body of an HTTP error response
 //! ([`error_json`](crate::standard::error_json)): `{"error":{"type":…,"code":…,"message":…}}`.
@@ -53,6 +54,9 @@ pub enum StreamError {
     },
     /// The upstream body failed (connection reset, I/O error, …).
     Upstream(BoxError),
+    /// The server is shutting down and ended the stream
+    /// ([`Shutdown`](crate::timeout::Shutdown)).
+    ShuttingDown,
 }
 
 impl StreamError {
@@ -75,6 +79,7 @@ impl StreamError {
             StreamError::Truncated { .. } => "stream_truncated",
             StreamError::MalformedEvent { .. } => "malformed_event",
             StreamError::Upstream(_) => "upstream_body_error",
+            StreamError::ShuttingDown => "server_shutting_down",
         }
     }
 
@@ -83,6 +88,7 @@ impl StreamError {
     pub fn error_type(&self) -> &str {
         match self {
             StreamError::IdleTimeout { .. } | StreamError::Deadline { .. } => "timeout_error",
+            StreamError::ShuttingDown => "server_error",
             _ => "upstream_error",
         }
     }
@@ -116,6 +122,9 @@ impl fmt::Display for StreamError {
                 write!(f, "malformed upstream event: {detail}")
             }
             StreamError::Upstream(err) => write!(f, "the upstream connection failed: {err}"),
+            StreamError::ShuttingDown => {
+                f.write_str("the server is shutting down: send the request again")
+            }
         }
     }
 }
@@ -127,6 +136,22 @@ impl std::error::Error for StreamError {
             _ => None,
         }
     }
+}
+
+/// The longest text a log field takes from an upstream or a client (bytes).
+pub(crate) const LOG_FIELD_MAX: usize = 1024;
+
+/// `text` cut to [`LOG_FIELD_MAX`] bytes at a character boundary: log fields that carry an
+/// upstream's or a client's words stay one readable line.
+pub(crate) fn log_field(text: &str) -> &str {
+    if text.len() <= LOG_FIELD_MAX {
+        return text;
+    }
+    let mut end = LOG_FIELD_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 pub(crate) fn seconds(duration: Duration) -> String {
@@ -187,4 +212,18 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_fields_are_cut_at_a_character_boundary() {
+        assert_eq!(log_field("short"), "short");
+        let long = "é".repeat(LOG_FIELD_MAX);
+        let cut = log_field(&long);
+        assert!(cut.len() <= LOG_FIELD_MAX && cut.len() >= LOG_FIELD_MAX - 1);
+        assert!(long.starts_with(cut));
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::{Layer, ServiceExt};
 use tower_llm_stream::LlmStreamLayer;
-use tower_llm_stream::observe::{Outcome, StreamLabels, StreamSummary};
+use tower_llm_stream::observe::{ClientStall, Outcome, StreamLabels, StreamSummary};
 
 type Seen = Arc<Mutex<Vec<StreamSummary>>>;
 
@@ -121,4 +121,23 @@ async fn an_error_response_is_an_http_error_with_the_normalized_code() {
     assert_eq!(s.outcome, Outcome::HttpError);
     assert_eq!(s.status, Some(StatusCode::TOO_MANY_REQUESTS));
     assert_eq!(s.error_code.as_deref(), Some("rate_limit_exceeded"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_dropped_for_a_stalled_client_is_client_stalled() {
+    let seen: Seen = Arc::default();
+    let meter = seen.clone();
+    let service = LlmStreamLayer::new()
+        .on_stream_end(move |s: &StreamSummary| meter.lock().unwrap().push(s.clone()))
+        .layer(sse_upstream(vec![data(CONTENT), Step::Stall]));
+    let stall = ClientStall::new();
+    let mut request = Request::new(());
+    request.extensions_mut().insert(stall.clone());
+    let response = service.oneshot(request).await.unwrap();
+    // The server drops the connection of a client that read nothing: it marks it first.
+    stall.mark();
+    drop(response);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].outcome, Outcome::ClientStalled);
+    assert_eq!(seen[0].outcome.as_str(), "client_stalled");
 }

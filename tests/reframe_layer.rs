@@ -314,3 +314,28 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn a_compressed_event_stream_is_refused_by_name_and_its_encoding_dropped() {
+    let gzipped = tower::service_fn(|_req: Request<()>| async {
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .header("content-encoding", "gzip")
+            .body(common::script::ScriptBody::new([data(
+                &b"\x1f\x8b\x08\x00binary"[..],
+            )]))
+            .unwrap();
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let service = ServiceBuilder::new()
+        .layer(tower_llm_stream::ErrorEventLayer::new())
+        .layer(SseReframeLayer::new())
+        .service(gzipped);
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
+    let out = frames(response.into_body()).await;
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].contains("\"code\":\"malformed_event\""), "{out:?}");
+    assert!(out[0].contains("gzip-encoded"), "{out:?}");
+    assert!(out[0].contains("tower_http::decompression"), "{out:?}");
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::StreamError;
-use tower_llm_stream::timeout::{StreamTimeoutLayer, StreamTimeouts};
+use tower_llm_stream::timeout::{Shutdown, StreamTimeoutLayer, StreamTimeouts};
 
 /// Frames with the paused-clock second at which each arrived.
 async fn timed_frames(
@@ -362,4 +362,51 @@ async fn a_slow_json_body_still_meets_the_total_deadline() {
             "ERR: the stream exceeded its 40s deadline".to_owned()
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_triggered_shutdown_ends_open_streams_and_waiting_requests() {
+    let shutdown = Shutdown::new();
+    let layer = StreamTimeoutLayer::new()
+        .timeout(Duration::from_secs(3600))
+        .shutdown(shutdown.clone());
+    // An open stream: one event, then nothing for an hour.
+    let stream = tokio::spawn(timed_frames(
+        layer.clone(),
+        Request::new(()),
+        vec![ev(1), Step::Stall],
+    ));
+    // A request still waiting for its head.
+    let slow = tower::service_fn(|_req: Request<()>| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, Infallible>(Response::new(ScriptBody::new([])))
+    });
+    let waiting = tokio::spawn(
+        ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(slow)
+            .oneshot(Request::new(())),
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    shutdown.trigger();
+    let (_, out) = stream.await.unwrap();
+    assert_eq!(out[0], (0.0, "data: 1\n\n".into()));
+    assert_eq!(
+        out[1],
+        (
+            5.0,
+            "ERR server_shutting_down: the server is shutting down: send the request again".into()
+        )
+    );
+    assert_eq!(out.len(), 2);
+    let response = waiting.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["error"]["code"], "server_shutting_down");
+    // A request after the trigger is refused at once.
+    let (status, out) = timed_frames(layer, Request::new(()), vec![ev(1), Step::Stall]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].1.contains("server_shutting_down"), "{out:?}");
 }

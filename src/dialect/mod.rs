@@ -104,3 +104,36 @@ pub(crate) fn translate_if_whole_json<D: Dialect + ?Sized>(
         Err(cut_mid_event())
     }
 }
+
+/// Runs `dialect` over `input` decoded whole: the frames out, and the error that ended the
+/// stream, if any (for the dialects' unit tests).
+#[cfg(test)]
+pub(crate) fn run_whole<D: Dialect>(
+    dialect: &mut D,
+    input: &[u8],
+) -> (Vec<String>, Option<crate::error::StreamError>) {
+    let mut decoder = crate::sse::Decoder::new();
+    decoder.push(bytes::Bytes::copy_from_slice(input));
+    decoder.finish();
+    let mut out = Frames::new();
+    let mut failure = None;
+    while let Some(block) = decoder.next_block() {
+        let block = block.unwrap();
+        let result = if block.is_terminated() {
+            dialect.on_block(block, &mut out)
+        } else {
+            dialect.on_unterminated(block, &mut out)
+        };
+        if let Err(err) = result {
+            failure = Some(err);
+            break;
+        }
+    }
+    if failure.is_none() {
+        failure = dialect.on_end(&mut out).err();
+    }
+    let frames = std::iter::from_fn(|| out.pop())
+        .map(|f| String::from_utf8(f.to_vec()).unwrap())
+        .collect();
+    (frames, failure)
+}

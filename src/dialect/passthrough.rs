@@ -2,10 +2,17 @@ use super::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
-use crate::standard::frame::is_terminator;
+use crate::standard::frame::{is_terminator, not_json};
 
 /// Forwards each block as one canonical frame, untouched but for line endings and UTF-8
 /// repair: for upstreams that already speak the OpenAI-compatible dialect, or any SSE stream.
+///
+/// An event whose data is a JSON object or array (its first byte `{` or `[`) that is not
+/// whole JSON (a raw control character in a string, a cut object, bytes after it) ends the
+/// stream with [`StreamError::MalformedEvent`]: a client's SDK would fail to parse it. Other
+/// data (`[DONE]`, any SSE stream's text) is forwarded as it is;
+/// [`OpenAiCompatible`](crate::provider::openai::OpenAiCompatible) requires JSON of every
+/// event.
 ///
 /// By default it expects the stream to end with what marks a complete OpenAI-style stream:
 /// `data: [DONE]`, a Responses API terminal event (`response.completed`,
@@ -82,7 +89,22 @@ impl Dialect for Passthrough {
                 return Ok(());
             }
             self.ended_by_error = false;
-        } else if is_terminator(&block) {
+        }
+        // Forwarded as it is: an object or an array (what an LLM upstream sends) must be whole
+        // JSON, or a client's SDK fails to parse it; other data (`[DONE]`, any SSE stream's
+        // text) passes.
+        if let Some(event) = block.event() {
+            let data = event.data_bytes();
+            let first = data
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+            if matches!(first, Some(b'{' | b'[')) && &data[..] != b"[DONE]" {
+                if let Some(detail) = not_json(data) {
+                    return Err(StreamError::MalformedEvent { detail });
+                }
+            }
+        }
+        if !self.terminated && is_terminator(&block) {
             self.terminated = true;
             self.ended_by_error = block
                 .event()
@@ -108,5 +130,62 @@ impl Dialect for Passthrough {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(mut dialect: Passthrough, input: &[u8]) -> (Vec<String>, Option<StreamError>) {
+        crate::dialect::run_whole(&mut dialect, input)
+    }
+
+    #[test]
+    fn data_that_is_not_json_is_a_malformed_event() {
+        for (name, bad) in [
+            ("raw NUL in a string", &b"data: {\"a\":\"x\0y\"}\n\n"[..]),
+            ("truncated object", b"data: {\"a\":[1,\n\n"),
+            ("trailing garbage", b"data: {\"a\":1}}\n\n"),
+            ("split by a lone CR", b"data: {\"a\":\"x\ry\"}\n\n"),
+            (
+                "typed",
+                b"event: response.output_text.delta\ndata: {\"delta\":\"x\n\n",
+            ),
+            ("an array cut", b"data:  [1, 2\n\n"),
+        ] {
+            for dialect in [Passthrough::new(), Passthrough::any_end()] {
+                let mut input = b"data: {\"a\":1}\n\n".to_vec();
+                input.extend_from_slice(bad);
+                input.extend_from_slice(b"data: [DONE]\n\n");
+                let (frames, failure) = run(dialect, &input);
+                assert_eq!(frames, ["data: {\"a\":1}\n\n"], "{name}");
+                let failure = failure.unwrap_or_else(|| panic!("{name}: no error"));
+                assert_eq!(failure.code(), "malformed_event", "{name}: {failure}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_and_done_pass_and_a_spaced_error_ends_the_stream() {
+        let input = concat!(
+            ": ping\n\n",
+            "data: { \"a\" : [ 1 , 2 ] }\n\n",
+            "data: { \"error\" : { \"message\" : \"no\" } }\n\n",
+            "data: {\"after\":1}\n\n",
+        );
+        let (frames, failure) = run(Passthrough::new(), input.as_bytes());
+        assert!(failure.is_none(), "the error ended the stream: {failure:?}");
+        assert_eq!(
+            frames,
+            [
+                ": ping\n\n",
+                "data: { \"a\" : [ 1 , 2 ] }\n\n",
+                "data: { \"error\" : { \"message\" : \"no\" } }\n\n",
+            ]
+        );
+        let (frames, failure) = run(Passthrough::new(), b"data: 1\n\ndata: hi\n\ndata: [DONE]");
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(frames, ["data: 1\n\n", "data: hi\n\n", "data: [DONE]\n\n"]);
     }
 }

@@ -198,7 +198,7 @@ where
                 Some(Err(err)) => {
                     let err: BoxError = err.into();
                     let (error_type, code, message) = describe(&*err);
-                    tracing::warn!(error.r#type = %error_type, error.code = %code, %message, "stream error");
+                    tracing::warn!(error.r#type = %error_type, error.code = %code, message = crate::error::log_field(&message), "stream error");
                     *this.done = true;
                     Poll::Ready(Some(Err(err)))
                 }
@@ -248,7 +248,7 @@ where
                 Some(Err(err)) => {
                     let err: BoxError = err.into();
                     let (error_type, code, message) = describe(&*err);
-                    tracing::warn!(error.r#type = %error_type, error.code = %code, %message, "stream error");
+                    tracing::warn!(error.r#type = %error_type, error.code = %code, message = crate::error::log_field(&message), "stream error");
                     let event = responses.render(&error_type, &code, &message);
                     *this.done = true;
                     Poll::Ready(Some(Ok(Frame::data(event))))

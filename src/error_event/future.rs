@@ -1,7 +1,7 @@
 use super::ErrorEventBody;
 use crate::body_util::json_error_response;
 use crate::error::BoxError;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -56,7 +56,13 @@ where
             parts
                 .headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            ErrorEventBody::normalize(body, parts.status, *this.max_error_body)
+            // A compressed error body is not read: the error keeps only its status.
+            let encoded = parts
+                .headers
+                .remove(CONTENT_ENCODING)
+                .is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"));
+            let limit = if encoded { 0 } else { *this.max_error_body };
+            ErrorEventBody::normalize(body, parts.status, limit)
         } else if crate::sse::is_event_stream(&parts.headers) {
             ErrorEventBody::stream(body)
         } else {

@@ -5,7 +5,7 @@ use crate::error::{BoxError, describe, find_stream_error};
 use crate::standard::frame::{
     error_code, error_event_code, is_comment_only, is_error_event, is_responses_terminal,
 };
-use crate::standard::probe::Needles;
+use crate::standard::probe::{Found, Needle, Needles, Value};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::response::Parts;
 use http_body::{Body, Frame, SizeHint};
@@ -59,18 +59,19 @@ impl<B, C: OnStreamEnd> ObserveBody<B, C> {
 }
 
 /// Whether a chat frame may carry the outcome: a `finish_reason` string, or (once one was
-/// seen) a `usage` object. One probe per event.
-fn carries_outcome(frame: &[u8], finish_seen: bool) -> bool {
+/// seen) a `usage` object, however the JSON is written. One probe per event;
+/// [`Found::Escape`]: maybe (a key may be hidden in an escape), for the parse to tell.
+fn carries_outcome(frame: &[u8], finish_seen: bool) -> Option<Found> {
     static FINISH: OnceLock<Needles> = OnceLock::new();
     static USAGE: OnceLock<Needles> = OnceLock::new();
     if finish_seen {
         USAGE
-            .get_or_init(|| Needles::new(&[b"\"usage\":{"]))
-            .any_in(frame)
+            .get_or_init(|| Needles::new(&[Needle::Key(b"\"usage\"", Value::Starts(b'{'))]))
+            .find(frame)
     } else {
         FINISH
-            .get_or_init(|| Needles::new(&[b"\"finish_reason\":\""]))
-            .any_in(frame)
+            .get_or_init(|| Needles::new(&[Needle::Key(b"\"finish_reason\"", Value::Starts(b'"'))]))
+            .find(frame)
     }
 }
 
@@ -132,10 +133,13 @@ where
                                         Outcome::Error
                                     };
                                     recorder.failed(outcome, code);
-                                } else if is_responses_terminal(data)
-                                    || carries_outcome(data, *finished)
-                                {
+                                } else if is_responses_terminal(data) {
                                     *finished = true;
+                                    recorder.outcome_frame(data);
+                                } else if let Some(found) = carries_outcome(data, *finished) {
+                                    // An escape is only a maybe: what it holds is read, but
+                                    // it does not say that a finish reason was seen.
+                                    *finished |= found != Found::Escape;
                                     recorder.outcome_frame(data);
                                 }
                             }

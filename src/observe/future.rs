@@ -1,4 +1,4 @@
-use super::record::{Recorder, StreamLabels, record_labels};
+use super::record::{ClientStall, Recorder, StreamLabels, record_labels};
 use super::{ObserveBody, OnStreamEnd, Outcome};
 use http::Response;
 use pin_project_lite::pin_project;
@@ -13,16 +13,22 @@ pin_project! {
     pub struct ResponseFuture<F, C> {
         #[pin]
         inner: F,
-        start: Option<(Span, Option<StreamLabels>, C)>,
+        start: Option<(Span, Option<StreamLabels>, Option<ClientStall>, C)>,
         started: Instant,
     }
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(super) fn new(inner: F, span: Span, labels: Option<StreamLabels>, on_end: C) -> Self {
+    pub(super) fn new(
+        inner: F,
+        span: Span,
+        labels: Option<StreamLabels>,
+        stall: Option<ClientStall>,
+        on_end: C,
+    ) -> Self {
         ResponseFuture {
             inner,
-            start: Some((span, labels, on_end)),
+            start: Some((span, labels, stall, on_end)),
             started: Instant::now(),
         }
     }
@@ -42,7 +48,7 @@ where
             let _entered = this.start.as_ref().map(|(span, ..)| span.enter());
             ready!(this.inner.poll(cx))
         };
-        let (span, labels, on_end) = this
+        let (span, labels, stall, on_end) = this
             .start
             .take()
             .expect("ResponseFuture polled after completion");
@@ -58,8 +64,9 @@ where
                     }
                     None => labels,
                 };
-                let recorder =
+                let mut recorder =
                     Recorder::new(span, labels, *this.started, Some(parts.status), on_end);
+                recorder.stall = stall;
                 let body = ObserveBody::new(body, &parts, recorder);
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }

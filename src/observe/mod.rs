@@ -69,7 +69,7 @@ mod service;
 pub use self::body::ObserveBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::ObserveLayer;
-pub use self::record::StreamLabels;
+pub use self::record::{ClientStall, StreamLabels};
 pub use self::service::Observe;
 pub use crate::standard::report::TokenUsage;
 
@@ -119,11 +119,14 @@ pub enum Outcome {
     HttpError,
     /// The body was dropped before its end: the client went away.
     ClientCancelled,
+    /// The body was dropped before its end because the server dropped a client that read
+    /// nothing for too long ([`ClientStall`]).
+    ClientStalled,
 }
 
 impl Outcome {
     /// The name recorded in the span: `completed`, `error`, `timeout`, `http_error`,
-    /// `client_cancelled`.
+    /// `client_cancelled`, `client_stalled`.
     ///
     /// ```
     /// assert_eq!(tower_llm_stream::observe::Outcome::ClientCancelled.as_str(), "client_cancelled");
@@ -136,6 +139,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::HttpError => "http_error",
             Outcome::ClientCancelled => "client_cancelled",
+            Outcome::ClientStalled => "client_stalled",
         }
     }
 }

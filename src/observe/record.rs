@@ -5,6 +5,8 @@ use super::{OnStreamEnd, Outcome, StreamSummary};
 use crate::standard::report::{TokenUsage, read_outcome};
 use http::StatusCode;
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
@@ -34,6 +36,44 @@ impl StreamLabels {
             system: system.into(),
             model: model.into(),
         }
+    }
+}
+
+/// A request extension a server inserts to tell why a client went away: it
+/// [`mark`](Self::mark)s it when it drops the connection because the client stopped reading
+/// (its writes stalled for the idle timeout). A stream dropped before its end is then recorded
+/// as [`ClientStalled`](super::Outcome::ClientStalled), not
+/// [`ClientCancelled`](super::Outcome::ClientCancelled).
+///
+/// ```
+/// use tower_llm_stream::observe::ClientStall;
+///
+/// let stall = ClientStall::new();
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(stall.clone());
+/// // The server's connection, when the client has read nothing for too long:
+/// stall.mark();
+/// assert!(stall.is_marked());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ClientStall(Arc<AtomicBool>);
+
+impl ClientStall {
+    /// A flag not yet marked.
+    #[must_use]
+    pub fn new() -> Self {
+        ClientStall::default()
+    }
+
+    /// The connection is being dropped because the client stopped reading.
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`mark`](Self::mark) was called.
+    #[must_use]
+    pub fn is_marked(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -79,6 +119,8 @@ pub(super) struct Recorder<C: OnStreamEnd> {
     usage: TokenUsage,
     finish_reasons: Vec<String>,
     outcome: Option<(Outcome, Option<String>)>,
+    /// Set when the server may drop the connection of a client that stopped reading.
+    pub(super) stall: Option<ClientStall>,
     on_end: C,
 }
 
@@ -104,6 +146,7 @@ impl<C: OnStreamEnd> Recorder<C> {
             usage: TokenUsage::default(),
             finish_reasons: Vec::new(),
             outcome: None,
+            stall: None,
             on_end,
         }
     }
@@ -139,10 +182,10 @@ impl<C: OnStreamEnd> Recorder<C> {
 
 impl<C: OnStreamEnd> Drop for Recorder<C> {
     fn drop(&mut self) {
-        let (outcome, error_code) = self
-            .outcome
-            .take()
-            .unwrap_or((Outcome::ClientCancelled, None));
+        let (outcome, error_code) = self.outcome.take().unwrap_or_else(|| match &self.stall {
+            Some(stall) if stall.is_marked() => (Outcome::ClientStalled, None),
+            _ => (Outcome::ClientCancelled, None),
+        });
         let labels = self.labels.take();
         let summary = StreamSummary {
             provider: labels.as_ref().map(|l| l.system.clone()),

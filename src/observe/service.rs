@@ -1,4 +1,4 @@
-use super::record::{StreamLabels, request_span};
+use super::record::{ClientStall, StreamLabels, request_span};
 use super::{ObserveBody, OnStreamEnd, ResponseFuture};
 use http::{Request, Response};
 use std::task::{Context, Poll};
@@ -56,11 +56,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let labels = req.extensions().get::<StreamLabels>().cloned();
+        let stall = req.extensions().get::<ClientStall>().cloned();
         let span = request_span(labels.as_ref());
         let future = {
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, labels, self.on_end.clone())
+        ResponseFuture::new(future, span, labels, stall, self.on_end.clone())
     }
 }

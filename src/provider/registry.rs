@@ -218,6 +218,26 @@ impl Provider {
         self.api_key.as_ref()
     }
 
+    /// Every secret this provider was configured with (its API key, its AWS secret key and
+    /// session token), for redaction ([`Secrets`](crate::redact::Secrets)).
+    ///
+    /// ```
+    /// use tower_llm_stream::provider::{Provider, ProviderKind};
+    ///
+    /// let openai = Provider::new("openai", ProviderKind::OpenAiCompatible, "https://api.openai.com/v1")
+    ///     .unwrap()
+    ///     .api_key("sk-test-0123456789");
+    /// assert_eq!(openai.secrets(), ["sk-test-0123456789"]);
+    /// ```
+    #[must_use]
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut secrets: Vec<&str> = self.api_key.iter().map(ApiKey::expose).collect();
+        if let Some(aws) = &self.aws {
+            secrets.extend(aws.secrets());
+        }
+        secrets
+    }
+
     /// The models it was configured with (may be empty: see [`Provider::models`]).
     #[must_use]
     pub fn model_list(&self) -> &[String] {

@@ -106,6 +106,19 @@ impl<B, D> ReframeBody<B, D> {
         }
     }
 
+    /// Fails at once with `malformed_event`: the body is compressed (`content-encoding`),
+    /// which the layers do not decode; the message says where to decode it.
+    pub(crate) fn undecodable(mut self, encoding: &http::HeaderValue) -> Self {
+        if let Some(st) = &mut self.state {
+            let detail = format!(
+                "the upstream body is {}-encoded: decode it before the layers (tower_http::decompression), or ask the upstream for `accept-encoding: identity`",
+                String::from_utf8_lossy(encoding.as_bytes())
+            );
+            st.error = Some(StreamError::MalformedEvent { detail }.into());
+        }
+        self
+    }
+
     /// Passes `inner` through untouched.
     pub fn passthrough(inner: B) -> Self {
         ReframeBody { inner, state: None }

@@ -3,7 +3,9 @@ use crate::dialect::Dialect;
 use crate::dialect::Framing;
 use crate::sse::{is_aws_event_stream, is_event_stream, is_ndjson};
 use http::Response;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue,
+};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +61,11 @@ where
         let body = match framing {
             Some(framing) => {
                 parts.headers.remove(CONTENT_LENGTH);
+                // The rewritten body is never encoded; an encoded one cannot be read here.
+                let encoding = parts
+                    .headers
+                    .remove(CONTENT_ENCODING)
+                    .filter(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"));
                 parts
                     .headers
                     .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -69,12 +76,16 @@ where
                     .headers
                     .insert(X_ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"));
                 let max = *this.max_event_size;
-                match framing {
+                let body = match framing {
                     Framing::Sse => ReframeBody::reframe(body, dialect, max),
                     Framing::Ndjson => ReframeBody::reframe_ndjson(body, dialect, max),
                     Framing::AwsEventStream => {
                         ReframeBody::reframe_aws_event_stream(body, dialect, max)
                     }
+                };
+                match encoding {
+                    Some(encoding) => body.undecodable(&encoding),
+                    None => body,
                 }
             }
             None => ReframeBody::passthrough(body),

@@ -3,7 +3,7 @@
 
 use crate::standard::Frames;
 use crate::standard::events::Usage;
-use crate::standard::frame::{is_done, untyped_data};
+use crate::standard::frame::{is_done, is_error_data, untyped_data};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -92,7 +92,7 @@ impl<'a> ChatEvent<'a> {
         let Some(data) = untyped_data(frame) else {
             return ChatEvent::Other;
         };
-        if data.starts_with(b"{\"error\"") {
+        if is_error_data(data) {
             return match serde_json::from_slice::<Value>(data) {
                 Ok(value) => ChatEvent::Error(ErrorInfo::from_body(&value)),
                 Err(_) => ChatEvent::Other,

@@ -46,9 +46,41 @@ pub fn is_error_event(frame: &[u8]) -> bool {
         || frame.starts_with(b"event: error\n")
 }
 
-/// Whether an untyped event's data is the standard error object.
+/// Whether an untyped event's data is an error object: the standard's (`{"error":…}`, written
+/// compactly), or an upstream's with whitespace (`{ "error" : … }`).
 pub(crate) fn is_error_data(data: &[u8]) -> bool {
-    data.starts_with(b"{\"error\"")
+    if data.starts_with(b"{\"error\"") {
+        return true;
+    }
+    let trim = |bytes: &[u8]| -> usize {
+        bytes
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .unwrap_or(bytes.len())
+    };
+    let rest = &data[trim(data)..];
+    let Some(rest) = rest.strip_prefix(b"{") else {
+        return false;
+    };
+    let Some(rest) = rest[trim(rest)..].strip_prefix(b"\"error\"") else {
+        return false;
+    };
+    rest[trim(rest)..].starts_with(b":")
+}
+
+/// What is wrong with an event's data that is not one JSON value (surrounding whitespace
+/// allowed), for the dialects that forward an upstream's JSON as it is: every `data:` of the
+/// standard stream is JSON but `[DONE]`, and a client's SDK parses each one. `None` for JSON.
+///
+/// [`is_json`](super::probe::is_json) decides, without allocating; serde_json says what is
+/// wrong (and has the last word: a value it reads is JSON).
+pub(crate) fn not_json(data: &[u8]) -> Option<String> {
+    if super::probe::is_json(data) {
+        return None;
+    }
+    let err = serde_json::from_slice::<serde::de::IgnoredAny>(data).err()?;
+    let shown: String = String::from_utf8_lossy(data).chars().take(120).collect();
+    Some(format!("the event's data is not JSON ({err}): {shown:?}"))
 }
 
 /// Whether the frame is a Responses API event (typed `event: response.…`, or untyped with
@@ -73,24 +105,31 @@ pub fn is_responses_terminal(frame: &[u8]) -> bool {
         || frame.starts_with(b"event: response.failed\n")
 }
 
-/// The `sequence_number` of a Responses event, read without parsing the JSON.
+/// The `sequence_number` of a Responses event, read without parsing the JSON (however it is
+/// spaced: an upstream's event may pass as it came).
 ///
 /// ```
 /// use tower_llm_stream::standard::frame::sequence_number;
 ///
 /// assert_eq!(sequence_number(b"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":4}\n\n"), Some(4));
+/// assert_eq!(sequence_number(b"data: {\"sequence_number\" : 7 }\n\n"), Some(7));
 /// assert_eq!(sequence_number(b"data: {}\n\n"), None);
 /// ```
 #[must_use]
 pub fn sequence_number(frame: &[u8]) -> Option<u64> {
-    const KEY: &[u8] = b"\"sequence_number\":";
-    let at = memchr::memmem::find(frame, KEY)? + KEY.len();
-    let digits = &frame[at..];
-    let end = digits
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+    const KEY: &[u8] = b"\"sequence_number\"";
+    let json_whitespace = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    memchr::memmem::find_iter(frame, KEY).find_map(|at| {
+        let rest = &frame[at + KEY.len()..];
+        let rest = &rest[rest.iter().take_while(|b| json_whitespace(b)).count()..];
+        let rest = rest.strip_prefix(b":")?;
+        let digits = &rest[rest.iter().take_while(|b| json_whitespace(b)).count()..];
+        let end = digits
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(digits.len());
+        std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+    })
 }
 
 /// The `code` of an error event frame, else its `type`, else `upstream_error` (the rare path:
@@ -162,4 +201,42 @@ pub(crate) fn is_terminator(block: &Block) -> bool {
         kind,
         b"response.completed" | b"response.incomplete" | b"response.failed" | b"error"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_json_says_what_is_wrong_and_shows_the_data_escaped() {
+        assert_eq!(not_json(b" {\"a\" : [1, \"\\u0000\"] } "), None);
+        let detail = not_json(b"{\"a\":\"x\0y\"}").unwrap();
+        assert!(detail.contains("control character"), "{detail}");
+        assert!(detail.contains("\\0") && !detail.contains('\0'), "{detail}");
+        let detail = not_json(b"{\"a\":1} x").unwrap();
+        assert!(detail.contains("trailing characters"), "{detail}");
+        let long = format!("[{}", "1,".repeat(500));
+        assert!(not_json(long.as_bytes()).unwrap().len() < 300);
+    }
+
+    #[test]
+    fn an_error_object_is_told_however_written() {
+        for data in [
+            &b"{\"error\":{}}"[..],
+            b"{ \"error\" : {} }",
+            b"\t{\t\"error\"\t:{}}",
+            b"{\"error\"",
+        ] {
+            assert!(is_error_data(data), "{:?}", String::from_utf8_lossy(data));
+        }
+        for data in [
+            &b"{\"id\":1,\"error\":{}}"[..],
+            b"{ \"error\" }",
+            b"{ \"errors\" : {} }",
+            b"[\"error\"]",
+            b"",
+        ] {
+            assert!(!is_error_data(data), "{:?}", String::from_utf8_lossy(data));
+        }
+    }
 }

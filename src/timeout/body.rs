@@ -1,4 +1,4 @@
-use super::StreamTimeouts;
+use super::{Shutdown, StreamTimeouts};
 use crate::body_util::to_bytes;
 use crate::error::{BoxError, StreamError};
 use crate::standard::frame::is_comment_only;
@@ -8,6 +8,7 @@ use pin_project_lite::pin_project;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
+use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
 static KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -29,6 +30,12 @@ pin_project! {
             inner: B,
             #[pin]
             timer: Option<Sleep>,
+            // Resolves when the server's `Shutdown` is triggered (looked at only when the
+            // inner body has nothing ready).
+            #[pin]
+            shut: Option<OwnedNotified>,
+            // Triggered before the body started.
+            shut_already: bool,
             clock: Clock,
             done: bool,
         },
@@ -62,6 +69,7 @@ impl<B> TimeoutBody<B> {
         timeouts: StreamTimeouts,
         keep_alive: Option<Duration>,
         started: Instant,
+        shutdown: Option<Shutdown>,
     ) -> Self {
         let now = Instant::now();
         let clock = Clock {
@@ -75,6 +83,8 @@ impl<B> TimeoutBody<B> {
             kind: Kind::Streaming {
                 inner,
                 timer: clock.next_wake().map(tokio::time::sleep_until),
+                shut: shutdown.as_ref().and_then(Shutdown::watch),
+                shut_already: shutdown.as_ref().is_some_and(Shutdown::is_triggered),
                 clock,
                 done: false,
             },
@@ -101,17 +111,26 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let (inner, mut timer, clock, done) = match self.project().kind.project() {
-            KindProj::Full { data } => return Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            KindProj::Streaming {
-                inner,
-                timer,
-                clock,
-                done,
-            } => (inner, timer, clock, done),
-        };
+        let (inner, mut timer, shut, shut_already, clock, done) =
+            match self.project().kind.project() {
+                KindProj::Full { data } => {
+                    return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))));
+                }
+                KindProj::Streaming {
+                    inner,
+                    timer,
+                    shut,
+                    shut_already,
+                    clock,
+                    done,
+                } => (inner, timer, shut, shut_already, clock, done),
+            };
         if *done {
             return Poll::Ready(None);
+        }
+        if *shut_already {
+            *done = true;
+            return Poll::Ready(Some(Err(StreamError::ShuttingDown.into())));
         }
         match inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -134,6 +153,12 @@ where
                 return Poll::Ready(None);
             }
             Poll::Pending => {}
+        }
+        if let Some(shut) = shut.as_pin_mut() {
+            if shut.poll(cx).is_ready() {
+                *done = true;
+                return Poll::Ready(Some(Err(StreamError::ShuttingDown.into())));
+            }
         }
         loop {
             let Some(mut sleep) = timer.as_mut().as_pin_mut() else {

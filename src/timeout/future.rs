@@ -1,4 +1,4 @@
-use super::{StreamTimeouts, TimeoutBody};
+use super::{Shutdown, StreamTimeouts, TimeoutBody};
 use crate::body_util::json_error_response;
 use crate::sse::is_event_stream;
 use bytes::Bytes;
@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
 pin_project! {
@@ -30,6 +31,10 @@ pin_project! {
             timeouts: StreamTimeouts,
             keep_alive: Option<Duration>,
             started: Instant,
+            shutdown: Option<Shutdown>,
+            // Resolves when `shutdown` is triggered.
+            #[pin]
+            shut: Option<OwnedNotified>,
         },
         Rejected {
             response: Option<Response<Bytes>>,
@@ -42,8 +47,10 @@ impl<F> ResponseFuture<F> {
         inner: F,
         timeouts: StreamTimeouts,
         keep_alive: Option<Duration>,
+        shutdown: Option<Shutdown>,
     ) -> Self {
         let started = Instant::now();
+        let shut = shutdown.as_ref().and_then(Shutdown::watch);
         ResponseFuture {
             kind: Kind::Waiting {
                 inner,
@@ -53,6 +60,8 @@ impl<F> ResponseFuture<F> {
                 timeouts,
                 keep_alive,
                 started,
+                shutdown,
+                shut,
             },
         }
     }
@@ -86,7 +95,12 @@ where
                 timeouts,
                 keep_alive,
                 started,
+                shutdown,
+                shut,
             } => {
+                if shutdown.as_ref().is_some_and(Shutdown::is_triggered) && shut.is_none() {
+                    return Poll::Ready(Ok(shutting_down()));
+                }
                 if let Poll::Ready(result) = inner.poll(cx) {
                     let mut response = result?;
                     let (mut timeouts, mut keep_alive, started) =
@@ -103,8 +117,15 @@ where
                         timeouts.idle = None;
                         keep_alive = None;
                     }
-                    return Poll::Ready(Ok(response
-                        .map(|body| TimeoutBody::streaming(body, timeouts, keep_alive, started))));
+                    let shutdown = shutdown.take();
+                    return Poll::Ready(Ok(response.map(|body| {
+                        TimeoutBody::streaming(body, timeouts, keep_alive, started, shutdown)
+                    })));
+                }
+                if let Some(shut) = shut.as_pin_mut() {
+                    if shut.poll(cx).is_ready() {
+                        return Poll::Ready(Ok(shutting_down()));
+                    }
                 }
                 if let Some(head) = head.as_pin_mut() {
                     if head.poll(cx).is_ready() {
@@ -127,4 +148,17 @@ where
             }
         }
     }
+}
+
+/// The `503` for a request still waiting for its head when the server shuts down.
+fn shutting_down<B>() -> Response<TimeoutBody<B>> {
+    let err = crate::StreamError::ShuttingDown;
+    tracing::warn!(code = err.code(), "stream error");
+    json_error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        err.error_type(),
+        err.code(),
+        &err.to_string(),
+    )
+    .map(TimeoutBody::full)
 }

@@ -1,4 +1,4 @@
-use super::{StreamTimeout, StreamTimeouts};
+use super::{Shutdown, StreamTimeout, StreamTimeouts};
 use http::HeaderName;
 use std::time::Duration;
 use tower_layer::Layer;
@@ -14,6 +14,7 @@ pub(crate) struct TimeoutConfig {
     pub(crate) timeouts: StreamTimeouts,
     pub(crate) header: Option<(HeaderName, Duration)>,
     pub(crate) keep_alive: Option<Duration>,
+    pub(crate) shutdown: Option<Shutdown>,
 }
 
 impl Default for StreamTimeoutLayer {
@@ -32,6 +33,7 @@ impl StreamTimeoutLayer {
                 timeouts: StreamTimeouts::default(),
                 header: None,
                 keep_alive: None,
+                shutdown: None,
             },
         }
     }
@@ -81,6 +83,14 @@ impl StreamTimeoutLayer {
     #[must_use]
     pub fn keep_alive(mut self, interval: Duration) -> Self {
         self.config.keep_alive = Some(interval);
+        self
+    }
+
+    /// Ends open streams with the `server_shutting_down` error event when `signal` is
+    /// triggered (see [`Shutdown`]).
+    #[must_use]
+    pub fn shutdown(mut self, signal: Shutdown) -> Self {
+        self.config.shutdown = Some(signal);
         self
     }
 }

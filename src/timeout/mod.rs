@@ -65,11 +65,13 @@ mod body;
 mod future;
 mod layer;
 mod service;
+mod shutdown;
 
 pub use self::body::TimeoutBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::StreamTimeoutLayer;
 pub use self::service::StreamTimeout;
+pub use self::shutdown::Shutdown;
 
 use std::time::Duration;
 

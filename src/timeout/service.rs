@@ -77,9 +77,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         match self.timeouts_for(&req) {
-            Ok(timeouts) => {
-                ResponseFuture::waiting(self.inner.call(req), timeouts, self.config.keep_alive)
-            }
+            Ok(timeouts) => ResponseFuture::waiting(
+                self.inner.call(req),
+                timeouts,
+                self.config.keep_alive,
+                self.config.shutdown.clone(),
+            ),
             Err(message) => {
                 tracing::debug!(%message, "rejected request timeout header");
                 let response = json_error_response(

@@ -2,12 +2,11 @@
 
 use crate::standard::Frames;
 use crate::standard::data_frame;
-use crate::standard::frame::untyped_data;
+use crate::standard::frame::{is_error_data, untyped_data};
 use crate::standard::json::{compact_raw, for_each_element, is_empty_raw, raw_string};
-use crate::standard::probe::Needles;
+use crate::standard::probe::{Needle, Needles, Value as Follows};
 use crate::standard::report::{Report, USAGE_ONLY_KEYS};
 use bytes::Bytes;
-use memchr::memmem;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -127,6 +126,19 @@ struct FirstChunk<'a> {
     system_fingerprint: Option<&'a RawValue>,
     #[serde(default, borrow)]
     choices: Option<&'a RawValue>,
+    /// An `error` key (`null` included, as on the full path): the full path decides.
+    #[serde(default)]
+    error: Present,
+}
+
+/// Whether a key is there, whatever its value (`null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(value).map(|_| Present(true))
+    }
 }
 
 /// A choice's index, the rest skipped.
@@ -150,11 +162,19 @@ impl FirstChunk<'_> {
     }
 }
 
-/// The keys of the chunks that report (a finish reason, usage, Groq's usage): only those are
-/// rewritten.
+/// The keys of the chunks that report (a finish reason that is not `null`, a usage object,
+/// Groq's usage), however the JSON is written: only those are rewritten, as the full path
+/// would (it takes any finish reason that is not `null`). A chunk with an escape that may
+/// hide one of them is parsed too.
 fn reports() -> &'static Needles {
     static NEEDLES: OnceLock<Needles> = OnceLock::new();
-    NEEDLES.get_or_init(|| Needles::new(&[b"\"finish_reason\":\"", b"\"usage\":{", b"\"x_groq\":"]))
+    NEEDLES.get_or_init(|| {
+        Needles::new(&[
+            Needle::Key(b"\"finish_reason\"", Follows::NotNull),
+            Needle::Key(b"\"usage\"", Follows::Starts(b'{')),
+            Needle::Key(b"\"x_groq\"", Follows::Any),
+        ])
+    })
 }
 
 fn is_empty_value(value: &Value) -> bool {
@@ -207,7 +227,7 @@ impl ChatNormalizer {
             return;
         };
         if self.kind == StreamKind::Other {
-            if data == b"[DONE]" || data.starts_with(b"{\"error\"") {
+            if data == b"[DONE]" || is_error_data(data) {
                 self.ended = true;
             }
             out.push(frame);
@@ -217,7 +237,7 @@ impl ChatNormalizer {
             self.finish(out);
             return;
         }
-        if data.starts_with(b"{\"error\"") {
+        if is_error_data(data) {
             self.ended = true;
             out.push(frame);
             return;
@@ -227,14 +247,15 @@ impl ChatNormalizer {
             out.push(frame);
             return;
         }
-        if !needs_rewrite && memmem::find(data, b"\"error\":").is_none() {
+        if !needs_rewrite {
             // The first JSON event, with nothing to rewrite: what kind of stream, and the
-            // head fields, without building a map. (Duplicate keys or anything odd: the full
-            // parse below decides.)
+            // head fields, without building a map. (An error, duplicate keys or anything
+            // odd: the full parse below decides.)
             let object = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
             if let Some(first) = object
                 .then(|| serde_json::from_slice::<FirstChunk>(data).ok())
                 .flatten()
+                .filter(|first| !first.error.0)
             {
                 if first.is_chat() {
                     self.kind = StreamKind::Chat;
@@ -259,7 +280,8 @@ impl ChatNormalizer {
             out.push(frame);
             return;
         }
-        if self.kind == StreamKind::Unknown {
+        let first_event = self.kind == StreamKind::Unknown;
+        if first_event {
             let chat = chunk.contains_key("choices")
                 || matches!(
                     chunk.get("object").and_then(Value::as_str),
@@ -312,9 +334,15 @@ impl ChatNormalizer {
                     first || !carries_nothing(choice)
                 });
             }
-            for choice in choices.iter() {
-                if let Some(index) = choice.get("index").and_then(Value::as_u64) {
-                    self.seen_choices.insert(index);
+            // The choices that reach the client count as seen when the chunk is rewritten or
+            // is the first one: a chunk that passes as it came is read here only when an
+            // escape may hide a key (without one it is not parsed, its choices not counted),
+            // and the answer must not depend on that.
+            if rewritten || first_event {
+                for choice in choices.iter() {
+                    if let Some(index) = choice.get("index").and_then(Value::as_u64) {
+                        self.seen_choices.insert(index);
+                    }
                 }
             }
             has_choices = !choices.is_empty();

@@ -20,14 +20,26 @@ pub struct Options {
 pub const USAGE: &str = "\
 usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
                  [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
+                 [--header-timeout SECS] [--body-timeout SECS] [--stream-deadline SECS]
+                 [--max-connections N] [--max-response-bytes N]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
-  --timeout SECS            wait for the response head and between events (default 30)
+  --timeout SECS            wait for the response head and between events (default 30); a
+                            client that reads nothing for this long is dropped (client_stalled)
   --max-timeout SECS        the most a client may set with x-request-timeout (default 600)
   --provider NAME=BASE_URL  an OpenAI-compatible upstream (vLLM, llama.cpp, ...); key from
                             NAME_API_KEY, models from NAME_MODELS (comma-separated)
   --max-body-bytes N        largest JSON request body (default 4194304)
   --max-upload-bytes N      largest transcription upload (default 26214400)
+  --header-timeout SECS     a connection must send its whole request head within this, else it
+                            is closed (default 10)
+  --body-timeout SECS       a request body must arrive whole within this, else 408 (default 30)
+  --stream-deadline SECS    the longest a stream may last, then the stream_deadline error event
+                            (default 1800)
+  --max-connections N       connections open at once; more wait in the listen backlog (default:
+                            what the open-file limit allows, two descriptors per stream)
+  --max-response-bytes N    largest upstream answer folded into one JSON reply, else 502
+                            response_too_large (default 67108864)
   --threads N               worker threads, each a single-threaded runtime with its own
                             listening socket and upstream pool (default: the CPU count)
   --upstream-http2          HTTP/2 to upstreams: by ALPN over TLS, with prior knowledge (h2c)
@@ -45,9 +57,11 @@ fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .filter(|s| s.is_finite() && *s >= 0.001 && *s <= 86_400.0)
         .map(Duration::from_secs_f64)
-        .ok_or(format!("{flag} {value:?}: give seconds, more than 0"))
+        .ok_or(format!(
+            "{flag} {value:?}: give seconds, from 0.001 to 86400"
+        ))
 }
 
 fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
@@ -81,6 +95,20 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
             }
             "--max-upload-bytes" => {
                 config.max_upload_bytes = number("--max-upload-bytes", args.next())?
+            }
+            "--header-timeout" => config.header_timeout = seconds("--header-timeout", args.next())?,
+            "--body-timeout" => config.body_timeout = seconds("--body-timeout", args.next())?,
+            "--stream-deadline" => {
+                config.stream_deadline = seconds("--stream-deadline", args.next())?
+            }
+            "--max-connections" => {
+                config.max_connections = Some(number("--max-connections", args.next())?)
+                    .filter(|n| *n > 0)
+                    .ok_or("--max-connections needs a number above 0")?
+                    as usize
+            }
+            "--max-response-bytes" => {
+                config.max_response_bytes = number("--max-response-bytes", args.next())? as usize
             }
             "--threads" => {
                 threads = args
@@ -166,8 +194,12 @@ pub fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let mut workers = Vec::with_capacity(threads);
+    // Each worker serves its share of the connections.
+    let mut worker_config = config.clone();
+    worker_config.max_connections = config.max_connections.div_ceil(threads).max(1);
     for i in 0..threads {
-        let (config, bound_tx, mut stop_rx) = (config.clone(), bound_tx.clone(), stop_rx.clone());
+        let (config, bound_tx, mut stop_rx) =
+            (worker_config.clone(), bound_tx.clone(), stop_rx.clone());
         let worker = std::thread::Builder::new()
             .name(format!("proxy-{i}"))
             .spawn(move || {
@@ -212,7 +244,12 @@ pub fn run(
             "provider enabled"
         );
     }
-    tracing::info!(timeout = ?config.timeout, threads, "listening on http://{addr}");
+    tracing::info!(
+        timeout = ?config.timeout,
+        threads,
+        max_connections = config.max_connections,
+        "listening on http://{addr}"
+    );
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

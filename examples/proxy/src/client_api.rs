@@ -107,7 +107,7 @@ pub fn api_error(
     message: &str,
 ) -> http::Response<ProxyBody> {
     let error_type = match status.as_u16() {
-        400 | 404 | 405 | 413 => "invalid_request_error",
+        400 | 404 | 405 | 408 | 413 => "invalid_request_error",
         401 => "authentication_error",
         429 => "rate_limit_error",
         501 => "not_implemented",

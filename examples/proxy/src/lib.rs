@@ -6,8 +6,10 @@
 pub mod cli;
 pub mod client_api;
 pub mod coalesce;
+pub mod conn;
 pub mod demo;
 pub mod listen;
+pub mod logging;
 pub mod multipart;
 pub mod upstream;
 pub mod util;
@@ -18,7 +20,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -26,16 +28,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::{Layer, Service, ServiceExt};
-use tower_llm_stream::observe::StreamLabels;
+use tower_http::decompression::Decompression;
+use tower_llm_stream::observe::{ClientStall, StreamLabels};
 use tower_llm_stream::provider::{AnyDialect, ClientApi, Endpoint, ProviderKind, chat_request};
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
+use tower_llm_stream::redact::{RedactBody, Secrets};
 use tower_llm_stream::render::whole_response;
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::sse::is_event_stream;
-use tower_llm_stream::timeout::StreamTimeoutLayer;
+use tower_llm_stream::timeout::{Shutdown, StreamTimeoutLayer};
 use tower_llm_stream::{LlmStream, LlmStreamLayer};
 use upstream::{TIMEOUT_HEADER, Upstream, UpstreamRequestBody};
-use util::{ProxyBody, ReadError, error, json as json_response};
+use util::{ProxyBody, ReadError, TimedBody, error, json as json_response};
+
+/// A client's request body, under the body timeout.
+type ClientBody = TimedBody<Incoming>;
 
 /// What the proxy is configured with.
 #[derive(Debug, Clone)]
@@ -57,6 +64,20 @@ pub struct Config {
     /// Relay upstream responses as they come, without the layers (`--without-layers`): the
     /// benchmark's floor for what the HTTP work alone costs. Not for production.
     pub without_layers: bool,
+    /// A connection that has not sent a whole request head within this is closed
+    /// (`--header-timeout`, 10 s).
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this, else `408` (`--body-timeout`, 30 s).
+    pub body_timeout: Duration,
+    /// The most connections one [`serve`] holds open; more wait in the listen backlog
+    /// (`--max-connections`, divided among the worker threads).
+    pub max_connections: usize,
+    /// The largest upstream answer folded into one JSON reply, else `502
+    /// response_too_large` (`--max-response-bytes`, 64 MiB).
+    pub max_response_bytes: usize,
+    /// The longest a stream may last, then the `stream_deadline` error event
+    /// (`--stream-deadline`, 30 min).
+    pub stream_deadline: Duration,
 }
 
 impl Default for Config {
@@ -70,6 +91,11 @@ impl Default for Config {
             api_key: None,
             upstream_http2: false,
             without_layers: false,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: conn::default_max_connections(),
+            max_response_bytes: 64 * 1024 * 1024,
+            stream_deadline: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -84,8 +110,9 @@ pub fn routable(configured: &Providers) -> Providers {
     providers
 }
 
-/// The layers around the upstream call, outermost first.
-type Stack = LlmStream<Upstream, AnyDialect>;
+/// The layers around the upstream call, outermost first; upstream bodies are decoded
+/// (gzip, deflate, br, zstd) before the layers read them.
+type Stack = LlmStream<Decompression<Upstream>, AnyDialect>;
 
 /// The proxy: cheap to clone, one per connection.
 #[derive(Clone)]
@@ -99,6 +126,10 @@ struct Inner {
     stack: Stack,
     /// The upstream alone, with `--without-layers`.
     bare: Option<Upstream>,
+    /// Ends the open streams when the server's grace period is over.
+    shutdown: Shutdown,
+    /// Every configured secret: never relayed from an upstream.
+    secrets: Secrets,
 }
 
 impl Proxy {
@@ -106,22 +137,34 @@ impl Proxy {
         let providers = routable(&config.providers);
         let upstream = Upstream::new(config.upstream_http2);
         let bare = config.without_layers.then(|| upstream.clone());
+        let shutdown = Shutdown::new();
+        let secrets = logging::secrets(&config);
         let stack = LlmStreamLayer::new()
             .dialect(AnyDialect::default())
             .timeout_layer(
                 StreamTimeoutLayer::new()
                     .timeout(config.timeout)
-                    .override_header(TIMEOUT_HEADER.clone(), config.max_timeout),
+                    .total(config.stream_deadline)
+                    .override_header(TIMEOUT_HEADER.clone(), config.max_timeout)
+                    .shutdown(shutdown.clone()),
             )
-            .layer(upstream);
+            .layer(Decompression::new(upstream));
         Proxy {
             inner: Arc::new(Inner {
                 config,
                 providers,
                 stack,
                 bare,
+                shutdown,
+                secrets,
             }),
         }
+    }
+
+    /// Ends every open stream with the `server_shutting_down` error event (in each client's
+    /// API), and every request still waiting for its upstream with a `503`.
+    pub fn end_streams(&self) {
+        self.inner.shutdown.trigger();
     }
 
     /// Answers one request. Never fails: every problem is an HTTP error response or, once a
@@ -129,7 +172,10 @@ impl Proxy {
     pub async fn handle(self, request: Request<Incoming>) -> Response<ProxyBody> {
         let started = tokio::time::Instant::now();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // Cut: a path is the client's, of any length.
+        let path = util::cut(request.uri().path(), 256).to_owned();
+        let body_timeout = self.inner.config.body_timeout;
+        let request = request.map(|body| TimedBody::new(body, body_timeout));
         // Boxed: hyper keeps a slot the size of this future for the connection's whole life,
         // and routing's state (request parsing, uploads, the call) is kilobytes; boxed, it is
         // freed when the response head is ready.
@@ -148,7 +194,7 @@ impl Proxy {
         response
     }
 
-    async fn route(self, request: Request<Incoming>) -> Response<ProxyBody> {
+    async fn route(self, request: Request<ClientBody>) -> Response<ProxyBody> {
         let path = request.uri().path();
         if path == "/" || path == "/index.html" {
             return match *request.method() {
@@ -237,7 +283,7 @@ impl Proxy {
     async fn json_request(
         self,
         endpoint: Endpoint,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
     ) -> Response<ProxyBody> {
         let limit = self.inner.config.max_body_bytes;
         if util::content_length(request.headers()).is_some_and(|n| n > limit as u64) {
@@ -247,6 +293,9 @@ impl Proxy {
         let body = match util::read_limited(body, limit).await {
             Ok(body) => body,
             Err(ReadError::TooLarge) => return too_large(limit as u64),
+            Err(ReadError::TimedOut(limit)) => {
+                return body_timed_out(ClientApi::ChatCompletions, limit);
+            }
             Err(ReadError::Failed(e)) => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -307,7 +356,8 @@ impl Proxy {
         request.extensions_mut().insert(labels);
         let response = self.forward(request).await;
         if upstream.aggregate {
-            return Box::pin(aggregate(response)).await;
+            let limit = self.inner.config.max_response_bytes;
+            return Box::pin(aggregate(response, limit)).await;
         }
         response
     }
@@ -316,7 +366,7 @@ impl Proxy {
     /// API's header. Else the `401` in the client API's shape.
     fn check_key(
         &self,
-        request: &Request<Incoming>,
+        request: &Request<ClientBody>,
         api: ClientApi,
     ) -> Option<Response<ProxyBody>> {
         let expected = self.inner.config.api_key.as_ref()?;
@@ -336,7 +386,7 @@ impl Proxy {
     async fn client_api(
         self,
         route: ClientRoute,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
     ) -> Response<ProxyBody> {
         let api = route.api();
         let count_tokens = route == ClientRoute::AnthropicCountTokens;
@@ -383,6 +433,7 @@ impl Proxy {
                     &format!("the request body is larger than this proxy's limit of {limit} bytes"),
                 );
             }
+            Err(ReadError::TimedOut(limit)) => return body_timed_out(api, limit),
             Err(ReadError::Failed(e)) => {
                 return api_error(
                     api,
@@ -497,7 +548,7 @@ impl Proxy {
             return self.forward(request).await;
         }
         let response = self.forward(request).await;
-        match fold(response).await {
+        match fold(response, self.inner.config.max_response_bytes).await {
             Ok(completion) => {
                 let mut whole = whole_response(api, &completion);
                 if gemini.is_some_and(|g| g.stream) {
@@ -605,7 +656,7 @@ impl Proxy {
     }
 
     /// A transcription upload: routed by its `model` field, streamed upstream.
-    async fn upload(self, request: Request<Incoming>, boundary: String) -> Response<ProxyBody> {
+    async fn upload(self, request: Request<ClientBody>, boundary: String) -> Response<ProxyBody> {
         let limit = self.inner.config.max_upload_bytes;
         if util::content_length(request.headers()).is_some_and(|n| n > limit) {
             return too_large(limit);
@@ -642,11 +693,16 @@ impl Proxy {
                     }
                 }
                 Some(Err(e)) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        &format!("the upload could not be read: {e}"),
-                    );
+                    return match ReadError::from_body(e) {
+                        ReadError::TimedOut(limit) => {
+                            body_timed_out(ClientApi::ChatCompletions, limit)
+                        }
+                        _ => error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_request",
+                            "the upload could not be read",
+                        ),
+                    };
                 }
                 None => {
                     return error(
@@ -712,11 +768,26 @@ impl Proxy {
             Some(upstream) => Call::Bare(upstream.clone().call(request)),
             None => Call::Layered(Box::pin(self.inner.stack.clone().oneshot(request))),
         };
+        let secrets = self.inner.secrets.clone();
         async move {
-            match call {
+            let response = match call {
                 Call::Layered(call) => finish_forward(call.await),
                 Call::Bare(call) => finish_forward(call.await),
+            };
+            if secrets.is_empty() {
+                return response;
             }
+            // A key an upstream echoes (a 401 that quotes it, an error event, a header) never
+            // leaves.
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            for value in parts.headers.values_mut() {
+                if let Cow::Owned(redacted) = secrets.redact_bytes(value.as_bytes()) {
+                    *value = HeaderValue::from_bytes(&redacted)
+                        .unwrap_or(HeaderValue::from_static(tower_llm_stream::redact::REDACTED));
+                }
+            }
+            Response::from_parts(parts, RedactBody::new(body, &secrets).boxed_unsync())
         }
     }
 }
@@ -799,6 +870,16 @@ fn refused(e: RequestError) -> Response<ProxyBody> {
     json_response(e.status, e.body())
 }
 
+/// The `408` for a request body that did not arrive within the body timeout.
+fn body_timed_out(api: ClientApi, limit: Duration) -> Response<ProxyBody> {
+    api_error(
+        api,
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        &util::BodyTimeout(limit).to_string(),
+    )
+}
+
 fn too_large(limit: u64) -> Response<ProxyBody> {
     error(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -849,8 +930,8 @@ fn status_of(error: &Value) -> StatusCode {
 
 /// Folds the standard stream of a translated provider into one `chat.completion` for a client
 /// that did not ask for a stream.
-async fn aggregate(response: Response<ProxyBody>) -> Response<ProxyBody> {
-    match fold(response).await {
+async fn aggregate(response: Response<ProxyBody>, limit: usize) -> Response<ProxyBody> {
+    match fold(response, limit).await {
         Ok(completion) => {
             let mut response = json_response(StatusCode::OK, completion.to_string());
             response.extensions_mut().insert(Forwarded);
@@ -896,14 +977,15 @@ async fn in_api(api: ClientApi, response: Response<ProxyBody>) -> Response<Proxy
 }
 
 /// The standard stream folded into one `chat.completion`; an error response when the stream
-/// failed or was not a stream.
-async fn fold(response: Response<ProxyBody>) -> Result<Value, Response<ProxyBody>> {
+/// failed, was not a stream, or was longer than `limit` bytes.
+async fn fold(response: Response<ProxyBody>, limit: usize) -> Result<Value, Response<ProxyBody>> {
     if !response.status().is_success() || !is_event_stream(response.headers()) {
         return Err(response);
     }
     let mut body = response.into_body();
     let mut decoder = Decoder::new();
     let mut folded = ChatCompletionAggregator::new();
+    let mut read = 0usize;
     let push =
         |decoder: &mut Decoder, folded: &mut ChatCompletionAggregator| -> Result<(), String> {
             while let Some(block) = decoder.next_block() {
@@ -920,6 +1002,17 @@ async fn fold(response: Response<ProxyBody>) -> Result<Value, Response<ProxyBody
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
+                    read = read.saturating_add(data.len());
+                    if read > limit {
+                        // Dropping the body cancels the upstream.
+                        return Err(error(
+                            StatusCode::BAD_GATEWAY,
+                            "response_too_large",
+                            &format!(
+                                "the upstream's answer is larger than this proxy's limit of {limit} bytes: ask for a stream (\"stream\": true), or start the proxy with a larger --max-response-bytes"
+                            ),
+                        ));
+                    }
                     decoder.push(data);
                     if let Err(e) = push(&mut decoder, &mut folded) {
                         return Err(error(StatusCode::BAD_GATEWAY, "malformed_event", &e));
@@ -947,21 +1040,70 @@ async fn fold(response: Response<ProxyBody>) -> Result<Value, Response<ProxyBody
     Ok(folded.finish())
 }
 
+/// Streams one HTTP/2 connection may carry at once.
+pub const H2_MAX_STREAMS: u32 = 128;
+
+/// Streams an HTTP/2 client may open and reset before the proxy has read them, before it
+/// closes the connection (`GOAWAY`, ENHANCE_YOUR_CALM): the "rapid reset" attack.
+pub const H2_MAX_PENDING_RESETS: usize = 32;
+
+/// How long the open streams get, once the grace period is over, to send their
+/// `server_shutting_down` event.
+const LAST_WORDS: Duration = Duration::from_secs(2);
+
 /// Serves connections until `shutdown` resolves, then stops accepting and lets open requests
-/// finish (up to `grace`).
+/// finish (up to `grace`); then ends the streams still open with the `server_shutting_down`
+/// error event.
+///
+/// Each connection: the whole request head within `header_timeout` (the first one from the
+/// moment it is accepted, HTTP/2 included), writes that do not progress for the idle timeout
+/// drop it ([`conn::StallGuard`]), HTTP/2 with [`H2_MAX_STREAMS`] and rapid-reset protection.
+/// At most `max_connections` are open: beyond them new connections wait in the listen backlog.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Proxy,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    let config = &proxy.inner.config;
+    let (header_timeout, idle) = (config.header_timeout, config.timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // What is ready goes out in one write: hyper copies the frames (a few KiB) into one buffer
     // instead of queueing up to 16 slices per `writev` (a 20-event burst took two).
-    builder.http1().writev(false);
+    builder
+        .http1()
+        .writev(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(idle)
+        .keep_alive_timeout(idle);
     tokio::pin!(shutdown);
+    let mut full_logged = false;
     loop {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if !full_logged {
+                    tracing::warn!(
+                        max_connections = config.max_connections,
+                        "connection limit reached: new connections wait (raise --max-connections, and the open-file limit with it)"
+                    );
+                    full_logged = true;
+                }
+                tokio::select! {
+                    permit = slots.clone().acquire_owned() => permit.expect("never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -974,24 +1116,63 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        full_logged = false;
         let _ = stream.set_nodelay(true);
+        let stall = ClientStall::new();
+        let io = conn::StallGuard::new(stream, idle, stall.clone(), peer);
+        // Set by the first request: until then the connection is under the header timeout
+        // (hyper's applies to HTTP/1 heads once reading starts; this one also covers a
+        // connection that sends nothing, or trickles its HTTP/2 preface).
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let proxy = proxy.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let first = started.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            first.store(true, std::sync::atomic::Ordering::Relaxed);
+            request.extensions_mut().insert(stall.clone());
             let proxy = proxy.clone();
             async move { Ok::<_, std::convert::Infallible>(proxy.handle(request).await) }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let _slot = permit;
+            tokio::pin!(connection);
+            let head = tokio::time::sleep(header_timeout);
+            tokio::pin!(head);
+            let mut waiting = true;
+            loop {
+                tokio::select! {
+                    result = &mut connection => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    () = &mut head, if waiting => {
+                        if started.load(std::sync::atomic::Ordering::Relaxed) {
+                            waiting = false;
+                        } else {
+                            tracing::debug!(%peer, ?header_timeout, "no request head within the header timeout: connection closed");
+                            return;
+                        }
+                    }
+                }
             }
         });
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, waiting for open requests");
+    let closed = graceful.shutdown();
+    tokio::pin!(closed);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over, closing the remaining connections"),
+        () = &mut closed => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "grace period over: the open streams end with server_shutting_down");
+            proxy.end_streams();
+            tokio::select! {
+                () = &mut closed => tracing::info!("all connections closed"),
+                () = tokio::time::sleep(LAST_WORDS) => tracing::warn!("closing the connections still open"),
+            }
+        }
     }
 }

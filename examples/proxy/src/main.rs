@@ -13,12 +13,21 @@
 //! `--provider NAME=BASE_URL` for any OpenAI-compatible server (its key, if it needs one, in
 //! `NAME_API_KEY`, its models in `NAME_MODELS`). Models are named `provider/model`.
 
-use llm_proxy::cli;
+use llm_proxy::{cli, logging};
 
 fn main() {
+    let options = match cli::parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("llm-proxy: {e}");
+            std::process::exit(2);
+        }
+    };
     // Log lines are written by a thread of their own (tracing-appender), so a worker never
-    // waits on standard error; the guard writes what is left when main returns.
+    // waits on standard error; the guard writes what is left when main returns. Every
+    // configured key is redacted from them first.
     let (writer, _flush_at_exit) = tracing_appender::non_blocking(std::io::stderr());
+    let writer = logging::Redacting::new(writer, logging::secrets(&options.config));
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -27,13 +36,6 @@ fn main() {
                 .unwrap_or_else(|_| "info,hyper_util=warn".into()),
         )
         .init();
-    let options = match cli::parse_args(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("llm-proxy: {e}");
-            std::process::exit(2);
-        }
-    };
     if let Err(e) = cli::run(options, cli::ctrl_c_or_term()) {
         tracing::error!("{e}");
         eprintln!("llm-proxy: {e}");

@@ -254,6 +254,12 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
 
     fn call(&mut self, mut request: Request<UpstreamRequestBody>) -> Self::Future {
         request.headers_mut().remove(&TIMEOUT_HEADER);
+        // Uncompressed, please: the layers read the body (one that comes compressed anyway is
+        // decoded before them).
+        request.headers_mut().insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
         if request.uri().host() == Some(demo::HOST) {
             return Box::pin(async move { Ok(demo::respond(request).await.map(Either::Right)) });
         }

@@ -323,7 +323,11 @@ impl Dialect for AnthropicMessages {
                 let message = error
                     .message
                     .unwrap_or_else(|| "the provider reported an error".to_owned());
-                tracing::warn!(error.code = %kind, %message, "Anthropic error event");
+                tracing::warn!(
+                    error.code = crate::error::log_field(&kind),
+                    message = crate::error::log_field(&message),
+                    "Anthropic error event"
+                );
                 out.push(error_frame(&kind, &kind, &message));
             }
             _ => {} // ping, content_block_stop, future event types

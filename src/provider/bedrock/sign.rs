@@ -50,6 +50,18 @@ impl AwsCredentials {
         }
     }
 
+    /// The secret access key and the session token: what must never be shown
+    /// ([`Provider::secrets`](crate::provider::Provider::secrets)).
+    #[must_use]
+    pub fn secrets(&self) -> Vec<&str> {
+        let Some(credentials) = self.identity.data::<Credentials>() else {
+            return Vec::new();
+        };
+        let mut secrets = vec![credentials.secret_access_key()];
+        secrets.extend(credentials.session_token());
+        secrets
+    }
+
     /// The region requests are signed for.
     #[must_use]
     pub fn region(&self) -> &str {

@@ -6,8 +6,8 @@ use crate::sse::Block;
 use crate::standard::Frames;
 use crate::standard::data_frame;
 use crate::standard::error_frame;
-use crate::standard::frame::is_terminator;
-use crate::standard::probe::Needles;
+use crate::standard::frame::{is_terminator, not_json};
+use crate::standard::probe::{Needle, Needles, Value as Follows};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -28,7 +28,10 @@ use std::sync::OnceLock;
 ///   becomes the canonical error event `data: {"error":{"type","code","message"}}`, and the
 ///   stream ends there.
 ///
-/// Chunks that need none of this are not parsed: one probe for their keys decides.
+/// Chunks that need none of this are not rebuilt: one probe for their keys decides (however
+/// the JSON is written), and they pass as they came once their data is checked to be JSON.
+/// An event whose data is not JSON (nor `[DONE]`) ends the stream with
+/// [`StreamError::MalformedEvent`]: every SDK would fail to parse it.
 /// Usage and finish reasons are [`UsageLastChunkLayer`](crate::usage::UsageLastChunkLayer)'s
 /// business.
 #[derive(Debug, Clone, Default)]
@@ -41,18 +44,19 @@ pub struct OpenAiCompatible {
     tool_calls: HashMap<u64, u64>,
 }
 
-/// The keys of the chunks this translator rewrites; a chunk with none of them passes as it is.
+/// The keys of the chunks this translator rewrites, however the JSON is written (and escapes
+/// that may hide them); a chunk with none of them passes as it is.
 fn needs_fixing() -> &'static Needles {
     static NEEDLES: OnceLock<Needles> = OnceLock::new();
     NEEDLES.get_or_init(|| {
         Needles::new(&[
-            b"\"reasoning\":",
-            b"\"content\":[",
-            b"\"tool_calls\":",
-            b"\"error\":",
-            b"\"transcript.text.delta\"",
-            b"speech.audio.done\"",
-            b"transcript.text.done\"",
+            Needle::Key(b"\"reasoning\"", Follows::Any),
+            Needle::Key(b"\"content\"", Follows::Starts(b'[')),
+            Needle::Key(b"\"tool_calls\"", Follows::Any),
+            Needle::Key(b"\"error\"", Follows::Any),
+            Needle::Text(b"\"transcript.text.delta\""),
+            Needle::Text(b"speech.audio.done\""),
+            Needle::Text(b"transcript.text.done\""),
         ])
     })
 }
@@ -180,6 +184,12 @@ impl Dialect for OpenAiCompatible {
         let typed_error = event.event_type() == Some("error");
         let suspicious = typed_error || needs_fixing().any_in(data);
         if !suspicious {
+            // Passed on as it is, so it must be what a client's SDK can parse.
+            if &data[..] != b"[DONE]" {
+                if let Some(detail) = not_json(data) {
+                    return Err(StreamError::MalformedEvent { detail });
+                }
+            }
             if is_terminator(&block) {
                 self.terminated = true;
             }
@@ -262,4 +272,144 @@ impl Dialect for OpenAiCompatible {
 
 fn truncate(text: &str) -> String {
     text.chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frames out for `input` decoded whole, and the error that ended the stream, if any.
+    fn run(input: &[u8]) -> (Vec<String>, Option<StreamError>) {
+        crate::dialect::run_whole(&mut OpenAiCompatible::new(), input)
+    }
+
+    const CHUNK: &str = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#;
+
+    /// An event whose data is not JSON ends the stream with `malformed_event` after what came
+    /// before it; nothing of it reaches the client.
+    #[test]
+    fn data_that_is_not_json_is_a_malformed_event() {
+        for (name, bad) in [
+            (
+                "raw NUL in a string",
+                &b"data: {\"choices\":[{\"delta\":{\"content\":\"a\0b\"}}]}\n\n"[..],
+            ),
+            (
+                "raw control character",
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"a\x1bb\"}}]}\n\n",
+            ),
+            (
+                "truncated object",
+                b"data: {\"id\":\"c\",\"choices\":[{\"index\":0\n\n",
+            ),
+            (
+                "trailing garbage",
+                b"data: {\"id\":\"c\",\"choices\":[]} x\n\n",
+            ),
+            ("two objects", b"data: {\"id\":\"c\"}{\"id\":\"d\"}\n\n"),
+            (
+                "split by a lone CR",
+                b"data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"a\rb\"}}]}\n\n",
+            ),
+            ("plain text", b"data: hello\n\n"),
+            ("empty", b"data:\n\n"),
+            (
+                "a suspicious chunk cut",
+                b"data: {\"error\":{\"message\":\"x\"\n\n",
+            ),
+            (
+                "an audio event cut",
+                b"data: {\"type\":\"speech.audio.delta\",\"audio\":\"AAA\n\n",
+            ),
+        ] {
+            let mut input = format!("data: {CHUNK}\n\n").into_bytes();
+            input.extend_from_slice(bad);
+            input.extend_from_slice(b"data: [DONE]\n\n");
+            let (frames, failure) = run(&input);
+            assert_eq!(frames, [format!("data: {CHUNK}\n\n")], "{name}");
+            let failure = failure.unwrap_or_else(|| panic!("{name}: no error"));
+            assert_eq!(failure.code(), "malformed_event", "{name}: {failure}");
+            assert!(!failure.to_string().contains('\0'), "{name}: {failure}");
+        }
+    }
+
+    /// JSON however written passes as it came: whitespace, escapes, a lone CR between
+    /// events; `[DONE]` and comments are not JSON and pass too.
+    #[test]
+    fn json_passes_as_it_came() {
+        let input = concat!(
+            ": keep-alive\n\n",
+            "data:  {\"id\" : \"c\",\t\"choices\" : [ ] }  \n\n",
+            "data: {\"a\":\"\\u0000\\n\\u00e9\"}\r\r",
+            "data: [DONE]\n\n",
+        );
+        let (frames, failure) = run(input.as_bytes());
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(
+            frames,
+            [
+                ": keep-alive\n\n",
+                "data:  {\"id\" : \"c\",\t\"choices\" : [ ] }  \n\n",
+                "data: {\"a\":\"\\u0000\\n\\u00e9\"}\n\n",
+                "data: [DONE]\n\n",
+            ]
+        );
+    }
+
+    /// An upstream's error chunk, however written, becomes the canonical error event.
+    #[test]
+    fn an_error_chunk_however_written_is_the_canonical_error_event() {
+        let canonical = error_frame("invalid_request_error", "bad", "no");
+        for error in [
+            r#"{"error":{"type":"invalid_request_error","code":"bad","message":"no"}}"#,
+            r#"{ "error" : { "type" : "invalid_request_error", "code" : "bad", "message" : "no" } }"#,
+            "{\t\"error\"\t:\t{\"message\":\"no\",\"code\":\"bad\",\"type\":\"invalid_request_error\"}}",
+            r#"{"\u0065rror":{"type":"invalid_request_error","code":"bad","message":"no"}}"#,
+            r#"{"id":"c","choices":[],"error" :{"type":"invalid_request_error","code":"bad","message":"no"}}"#,
+        ] {
+            let input = format!("data: {CHUNK}\n\ndata: {error}\n\n");
+            let (frames, failure) = run(input.as_bytes());
+            assert!(failure.is_none(), "{error}: {failure:?}");
+            assert_eq!(frames.len(), 2, "{error}: {frames:?}");
+            assert_eq!(frames[1].as_bytes(), &canonical[..], "{error}");
+        }
+    }
+
+    /// The rewrites, whatever the spacing or escapes of their keys.
+    #[test]
+    fn rewrites_do_not_depend_on_formatting() {
+        for chunk in [
+            r#"{"choices":[{"index":0,"delta":{"reasoning" : "think"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"re\u0061soning":"think"}}]}"#,
+        ] {
+            let (frames, _) = run(format!("data: {chunk}\n\n").as_bytes());
+            let value: Value =
+                serde_json::from_str(frames[0].strip_prefix("data: ").unwrap().trim_end()).unwrap();
+            assert_eq!(
+                value["choices"][0]["delta"]["reasoning_content"], "think",
+                "{chunk}"
+            );
+            assert!(
+                value["choices"][0]["delta"].get("reasoning").is_none(),
+                "{chunk}"
+            );
+        }
+        for chunk in [
+            r#"{"choices":[{"index":0,"delta":{"content" : [{"type":"text","text":"Hi"}]}}]}"#,
+            "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\t[{\"type\":\"text\",\"text\":\"Hi\"}]}}]}",
+        ] {
+            let (frames, _) = run(format!("data: {chunk}\n\n").as_bytes());
+            assert!(
+                frames[0].contains(r#""content":"Hi""#),
+                "{chunk}: {frames:?}"
+            );
+        }
+        let delta = r#"{"type" : "transcript.text.delta", "delta" : "Hi"}"#;
+        let (frames, _) = run(format!("data: {delta}\n\n").as_bytes());
+        assert!(frames[0].contains(r#""text":"Hi""#), "{frames:?}");
+        let done = r#"{"type":"transcript\u002etext.done","text":"Hi"}"#;
+        let (frames, failure) = run(format!("data: {done}\n\n").as_bytes());
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(frames.last().unwrap(), "data: [DONE]\n\n");
+    }
 }
