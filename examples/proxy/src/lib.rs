@@ -118,6 +118,8 @@ type Stack = LlmStream<Decompression<Upstream>, AnyDialect>;
 #[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
+    /// The connection's stall flag, handed to each stream's summary ([`Proxy::for_connection`]).
+    stall: Option<ClientStall>,
 }
 
 struct Inner {
@@ -150,6 +152,7 @@ impl Proxy {
             )
             .layer(Decompression::new(upstream));
         Proxy {
+            stall: None,
             inner: Arc::new(Inner {
                 config,
                 providers,
@@ -158,6 +161,15 @@ impl Proxy {
                 shutdown,
                 secrets,
             }),
+        }
+    }
+
+    /// The proxy for one client connection: its streams are recorded as `client_stalled` when
+    /// the connection is dropped for not reading (`stall` marked).
+    pub fn for_connection(&self, stall: ClientStall) -> Proxy {
+        Proxy {
+            inner: self.inner.clone(),
+            stall: Some(stall),
         }
     }
 
@@ -759,8 +771,11 @@ impl Proxy {
     /// to the upstream).
     fn forward(
         &self,
-        request: Request<UpstreamRequestBody>,
+        mut request: Request<UpstreamRequestBody>,
     ) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
+        if let Some(stall) = &self.stall {
+            request.extensions_mut().insert(stall.clone());
+        }
         // Boxed here, where its types are concrete: inside an async block the compiler cannot
         // prove the layered future `Send` (rust-lang/rust#102211).
         let call = match &self.inner.bare {
@@ -1124,11 +1139,10 @@ pub async fn serve(
         // (hyper's applies to HTTP/1 heads once reading starts; this one also covers a
         // connection that sends nothing, or trickles its HTTP/2 preface).
         let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let proxy = proxy.clone();
+        let proxy = proxy.for_connection(stall);
         let first = started.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             first.store(true, std::sync::atomic::Ordering::Relaxed);
-            request.extensions_mut().insert(stall.clone());
             let proxy = proxy.clone();
             async move { Ok::<_, std::convert::Infallible>(proxy.handle(request).await) }
         });

@@ -20,6 +20,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
+/// A log written to memory.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An upstream that answers every connection with `respond` (after reading the request head
 /// and its body, as declared by content-length).
 async fn upstream<F, Fut>(respond: F) -> SocketAddr
@@ -475,6 +490,13 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
         }
     })
     .await;
+    // The proxy's log, to see the stream recorded as stalled.
+    let log = Log::default();
+    let writer = log.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init();
     let proxy = proxy(up, |c| c.timeout = Duration::from_millis(800)).await;
     let mut socket = TcpStream::connect(proxy).await.unwrap();
     let body = chat("openai/m", true);
@@ -488,7 +510,18 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
         if gone.load(Ordering::SeqCst) == 1 {
             // And the client's connection was closed too.
             assert!(closed_within(&mut socket, Duration::from_secs(20)).await);
-            return;
+            for _ in 0..100 {
+                let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+                if text
+                    .lines()
+                    .any(|l| l.contains("stream ended") && l.contains("outcome=\"client_stalled\""))
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+            panic!("no stream ended as client_stalled in the log:\n{text}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
