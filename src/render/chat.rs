@@ -162,22 +162,43 @@ impl ErrorInfo {
     /// The HTTP status the error stands for: what Gemini's error `code` carries, and what a
     /// client that wanted one object gets.
     pub(super) fn status(&self) -> u16 {
-        match self.code.as_str() {
-            "stream_idle_timeout" | "stream_deadline" | "upstream_timeout" => return 504,
-            "invalid_request_timeout" => return 400,
-            "upstream_unavailable" => return 502,
-            _ => {}
+        error_status(&self.kind, &self.code).as_u16()
+    }
+}
+
+/// The HTTP status a standard error (its `type` and `code`) stands for: the status of the
+/// whole answer for a client that wanted one object, and the `code` of a Gemini error.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_llm_stream::render::error_status;
+///
+/// assert_eq!(error_status("timeout_error", "stream_deadline"), StatusCode::GATEWAY_TIMEOUT);
+/// assert_eq!(error_status("server_error", "server_shutting_down"), StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(error_status("rate_limit_error", "rate_limited"), StatusCode::TOO_MANY_REQUESTS);
+/// assert_eq!(error_status("upstream_error", "malformed_event"), StatusCode::BAD_GATEWAY);
+/// ```
+#[must_use]
+pub fn error_status(error_type: &str, code: &str) -> http::StatusCode {
+    use http::StatusCode;
+    match code {
+        "stream_idle_timeout" | "stream_deadline" | "upstream_timeout" => {
+            return StatusCode::GATEWAY_TIMEOUT;
         }
-        match self.kind.as_str() {
-            "invalid_request_error" => 400,
-            "authentication_error" => 401,
-            "permission_error" => 403,
-            "not_found_error" => 404,
-            "rate_limit_error" => 429,
-            "overloaded_error" => 503,
-            "timeout_error" => 504,
-            _ => 502,
-        }
+        "invalid_request_timeout" => return StatusCode::BAD_REQUEST,
+        "upstream_unavailable" => return StatusCode::BAD_GATEWAY,
+        "server_shutting_down" => return StatusCode::SERVICE_UNAVAILABLE,
+        _ => {}
+    }
+    match error_type {
+        "invalid_request_error" => StatusCode::BAD_REQUEST,
+        "authentication_error" => StatusCode::UNAUTHORIZED,
+        "permission_error" => StatusCode::FORBIDDEN,
+        "not_found_error" => StatusCode::NOT_FOUND,
+        "rate_limit_error" => StatusCode::TOO_MANY_REQUESTS,
+        "overloaded_error" => StatusCode::SERVICE_UNAVAILABLE,
+        "timeout_error" => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -87,6 +87,7 @@ mod service;
 mod whole;
 
 pub use self::body::RenderBody;
+pub use self::chat::error_status;
 pub use self::future::ResponseFuture;
 pub use self::layer::RenderLayer;
 pub use self::service::Render;

@@ -932,15 +932,8 @@ fn not_allowed(allow: &'static str) -> Response<ProxyBody> {
 
 /// The HTTP status for an error event that ends a stream the client wanted as one object.
 fn status_of(error: &Value) -> StatusCode {
-    match error["code"].as_str().unwrap_or("") {
-        "stream_idle_timeout" | "stream_deadline" => StatusCode::GATEWAY_TIMEOUT,
-        _ => match error["type"].as_str().unwrap_or("") {
-            "invalid_request_error" => StatusCode::BAD_REQUEST,
-            "rate_limit_error" => StatusCode::TOO_MANY_REQUESTS,
-            "overloaded_error" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
-        },
-    }
+    let text = |key: &str| error[key].as_str().unwrap_or("");
+    tower_llm_stream::render::error_status(text("type"), text("code"))
 }
 
 /// Folds the standard stream of a translated provider into one `chat.completion` for a client

@@ -548,6 +548,12 @@ async fn at_the_end_of_the_grace_open_streams_get_server_shutting_down() {
         json!({"model": "openai/m", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
     ));
     let chat_client = tokio::spawn(post(proxy, "/v1/chat/completions", chat("openai/m", true)));
+    // A client that wanted one object: the folded stream ends early, a 503 in its API.
+    let whole_client = tokio::spawn(post(
+        proxy,
+        "/v1/messages",
+        json!({"model": "openai/m", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.send(()).unwrap();
     let (status, _, body) = client.await.unwrap();
@@ -560,6 +566,9 @@ async fn at_the_end_of_the_grace_open_streams_get_server_shutting_down() {
     assert_eq!(status, StatusCode::OK);
     let error: Value = serde_json::from_str(data(&body).last().unwrap()).unwrap();
     assert_eq!(error["error"]["code"], "server_shutting_down", "{body}");
+    let (status, _, body) = whole_client.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("server is shutting down"), "{body}");
 }
 
 #[tokio::test]
