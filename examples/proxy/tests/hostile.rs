@@ -4,6 +4,7 @@
 //! count and time.
 
 use llm_proxy as app;
+use tower_llm_stream_test_support::log::MemoryLog;
 use tower_llm_stream_test_support::raw;
 
 use bytes::Bytes;
@@ -19,21 +20,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
-
-/// A log written to memory.
-#[derive(Clone, Default)]
-struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// An upstream that answers every connection with `respond` (after reading the request head
 /// and its body, as declared by content-length).
@@ -491,7 +477,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
     })
     .await;
     // The proxy's log, to see the stream recorded as stalled.
-    let log = Log::default();
+    let log = MemoryLog::default();
     let writer = log.clone();
     let _ = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -511,7 +497,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
             // And the client's connection was closed too.
             assert!(closed_within(&mut socket, Duration::from_secs(20)).await);
             for _ in 0..100 {
-                let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+                let text = log.text();
                 if text
                     .lines()
                     .any(|l| l.contains("stream ended") && l.contains("outcome=\"client_stalled\""))
@@ -520,7 +506,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+            let text = log.text();
             panic!("no stream ended as client_stalled in the log:\n{text}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

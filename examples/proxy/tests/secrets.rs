@@ -3,35 +3,19 @@
 //! `RUST_LOG=trace`.
 
 use llm_proxy as app;
+use tower_llm_stream_test_support::log::MemoryLog;
 use tower_llm_stream_test_support::raw;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tower_llm_stream::provider::bedrock::AwsCredentials;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
-
-/// The log, as written.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const CANARIES: [&str; 8] = [
     "sk-openai-CANARY-1111111111",
@@ -98,7 +82,7 @@ async fn echoing_upstream() -> SocketAddr {
 
 #[tokio::test]
 async fn echoed_keys_never_reach_the_client_or_the_log() {
-    let log = Log::default();
+    let log = MemoryLog::default();
     let upstream = echoing_upstream().await;
     let base = |version: &str| format!("http://{upstream}{version}");
     let providers = Providers::new()
@@ -216,7 +200,7 @@ async fn echoed_keys_never_reach_the_client_or_the_log() {
     assert!(seen.contains("[redacted]"), "{seen}");
     assert!(seen.contains("x-echo"), "the 401s' echo header: {seen}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    let log = log.text();
     assert!(log.contains("TRACE"), "the log is at trace");
     for canary in CANARIES {
         assert!(!log.contains(canary), "{canary} reached the log");

@@ -97,6 +97,7 @@ pub fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read {full}: {e}"))
 }
+pub mod log;
 pub mod raw;
 pub mod script;
 
