@@ -1,5 +1,7 @@
-//! The three layers stacked over an in-memory OpenAI chat stream, against the bare body in the
-//! same run: events per second, and so the cost per event of each layer.
+//! The layers stacked over an in-memory OpenAI chat stream, against the bare body in the
+//! same run: events per second, and so the cost per event of each layer. The fallback layer
+//! twice: a request without targets, and one with a target that it did not need (the stream
+//! read until its first content event, then committed).
 //!
 //! ```sh
 //! cargo bench --bench layers
@@ -14,6 +16,7 @@ use http::Request;
 use std::collections::VecDeque;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::error_event::ErrorEventLayer;
+use tower_llm_stream::fallback::{FallbackLayer, FallbackTargets};
 use tower_llm_stream::reframe::SseReframeLayer;
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 
@@ -78,6 +81,36 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(drain(response.into_body()) as u64, total_events);
             })
         });
+        for with_targets in [false, true] {
+            let id = if with_targets {
+                "fallback(committed)+error_event+timeout+reframe"
+            } else {
+                "fallback(no targets)+error_event+timeout+reframe"
+            };
+            group.bench_function(BenchmarkId::new(id, name), |b| {
+                let service = ServiceBuilder::new()
+                    .layer(FallbackLayer::new())
+                    .layer(ErrorEventLayer::new())
+                    .layer(StreamTimeoutLayer::new())
+                    .layer(SseReframeLayer::new())
+                    .service(upstream(chunks.clone()));
+                b.iter(|| {
+                    let mut request = Request::new(());
+                    if with_targets {
+                        request
+                            .extensions_mut()
+                            .insert(FallbackTargets::new().then(|| Ok(Request::new(()))));
+                    }
+                    let response = service
+                        .clone()
+                        .oneshot(request)
+                        .now_or_never()
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(drain(response.into_body()) as u64, total_events);
+                })
+            });
+        }
         group.finish();
     }
 }

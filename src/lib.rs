@@ -42,6 +42,8 @@ pub mod dialect;
 pub mod error;
 pub mod error_event;
 pub mod eventstream;
+pub mod fallback;
+pub mod labels;
 pub mod ndjson;
 pub mod observe;
 pub mod provider;

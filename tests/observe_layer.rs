@@ -141,3 +141,54 @@ async fn a_body_dropped_for_a_stalled_client_is_client_stalled() {
     assert_eq!(seen[0].outcome, Outcome::ClientStalled);
     assert_eq!(seen[0].outcome.as_str(), "client_stalled");
 }
+
+/// Counts starts and ends, and keeps the summaries.
+#[derive(Clone, Default)]
+struct Meter {
+    open: Arc<std::sync::atomic::AtomicI64>,
+    seen: Seen,
+}
+
+impl tower_llm_stream::observe::OnStreamEnd for Meter {
+    fn on_stream_end(&self, summary: &StreamSummary) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.seen.lock().unwrap().push(summary.clone());
+    }
+
+    fn on_stream_start(&self, labels: Option<&StreamLabels>) {
+        assert_eq!(labels.map(|l| &*l.model), Some("gpt-4o-mini"));
+        self.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_dropped_before_its_head_still_ends_once() {
+    let meter = Meter::default();
+    let upstream = tower::service_fn(|_req: Request<()>| async {
+        std::future::pending::<
+            Result<http::Response<common::script::ScriptBody>, std::convert::Infallible>,
+        >()
+        .await
+    });
+    let service = LlmStreamLayer::new()
+        .on_stream_end(meter.clone())
+        .layer(upstream);
+    let mut request = Request::new(());
+    request
+        .extensions_mut()
+        .insert(StreamLabels::new("openai", "gpt-4o-mini").client("team-a"));
+    let call = service.oneshot(request);
+    // The client goes after 1 s, before any head.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), call)
+            .await
+            .is_err()
+    );
+    assert_eq!(meter.open.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let seen = meter.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].outcome, Outcome::ClientCancelled);
+    assert_eq!(seen[0].status, None);
+    assert_eq!(seen[0].client.as_deref(), Some("team-a"));
+    assert_eq!(seen[0].duration, Duration::from_secs(1));
+}

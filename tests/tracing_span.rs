@@ -126,7 +126,7 @@ async fn one_span_per_stream_records_the_outcome() {
     );
     let completed = ended[0];
     for field in [
-        "gen_ai.system=\"openai\"",
+        "gen_ai.provider.name=\"openai\"",
         "gen_ai.request.model=\"gpt-4o-mini\"",
         "http.response.status_code=200",
         "time_to_first_event_ms=1500",

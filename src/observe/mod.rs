@@ -69,8 +69,9 @@ mod service;
 pub use self::body::ObserveBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::ObserveLayer;
-pub use self::record::{ClientStall, StreamLabels};
+pub use self::record::ClientStall;
 pub use self::service::Observe;
+pub use crate::labels::{FailedAttempt, StreamLabels};
 pub use crate::standard::report::TokenUsage;
 
 use http::StatusCode;
@@ -85,6 +86,11 @@ pub struct StreamSummary {
     pub provider: Option<Cow<'static, str>>,
     /// The requested model, from a [`StreamLabels`] extension.
     pub model: Option<Cow<'static, str>>,
+    /// Who the stream was for ([`StreamLabels::client`]).
+    pub client: Option<Cow<'static, str>>,
+    /// The targets that failed before the one that served, when a
+    /// [`FallbackLayer`](crate::fallback::FallbackLayer) inside fell back (else empty).
+    pub fallbacks: Vec<FailedAttempt>,
     /// The response status; `None` when the inner service failed without a response.
     pub status: Option<StatusCode>,
     /// Token usage as the upstream reported it (never invented).
@@ -146,9 +152,20 @@ impl Outcome {
 
 /// What the application does with each [`StreamSummary`]: meter, bill, export metrics.
 /// Implemented for `()` (nothing) and for closures `Fn(&StreamSummary)`.
+///
+/// Every stream that starts ends: [`on_stream_start`](Self::on_stream_start) is called when
+/// the request reaches the layer, and [`on_stream_end`](Self::on_stream_end) exactly once
+/// after it, also when the request is dropped before its response head (then with the
+/// outcome [`Outcome::ClientCancelled`] and no status).
 pub trait OnStreamEnd: Clone + Send + 'static {
     /// Called once per stream, after the span has been recorded.
     fn on_stream_end(&self, summary: &StreamSummary);
+
+    /// Called once per stream, when the request reaches the layer (a gauge of open streams
+    /// counts here). Nothing by default.
+    fn on_stream_start(&self, labels: Option<&StreamLabels>) {
+        let _ = labels;
+    }
 }
 
 impl OnStreamEnd for () {

@@ -2,42 +2,14 @@
 //! the span and the summary made from them when the stream ends.
 
 use super::{OnStreamEnd, Outcome, StreamSummary};
+use crate::labels::{FallbackAttempts, StreamLabels};
 use crate::standard::report::{TokenUsage, read_outcome};
 use http::StatusCode;
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
-
-/// Labels for a stream's span and summary, taken from a request extension, or a response extension (for
-/// handlers that learn the provider and model from the body), when present: the layers do
-/// not parse requests.
-///
-/// ```
-/// use tower_llm_stream::observe::StreamLabels;
-///
-/// let mut request = http::Request::new(());
-/// request.extensions_mut().insert(StreamLabels::new("anthropic", "claude-sonnet-4-5"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StreamLabels {
-    /// The provider (`gen_ai.system`), e.g. `openai`.
-    pub system: Cow<'static, str>,
-    /// The requested model (`gen_ai.request.model`).
-    pub model: Cow<'static, str>,
-}
-
-impl StreamLabels {
-    /// Labels for a provider and model.
-    pub fn new(system: impl Into<Cow<'static, str>>, model: impl Into<Cow<'static, str>>) -> Self {
-        StreamLabels {
-            system: system.into(),
-            model: model.into(),
-        }
-    }
-}
 
 /// A request extension a server inserts to tell why a client went away: it
 /// [`mark`](Self::mark)s it when it drops the connection because the client stopped reading
@@ -81,8 +53,9 @@ impl ClientStall {
 pub(super) fn request_span(labels: Option<&StreamLabels>) -> Span {
     let span = tracing::info_span!(
         "llm_stream",
-        gen_ai.system = Empty,
+        gen_ai.provider.name = Empty,
         gen_ai.request.model = Empty,
+        fallbacks = Empty,
         gen_ai.response.finish_reasons = Empty,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
@@ -102,7 +75,7 @@ pub(super) fn request_span(labels: Option<&StreamLabels>) -> Span {
 
 /// Records labels into the span (the request's, or a response's that replace them).
 pub(super) fn record_labels(span: &Span, labels: &StreamLabels) {
-    span.record("gen_ai.system", &*labels.system);
+    span.record("gen_ai.provider.name", &*labels.system);
     span.record("gen_ai.request.model", &*labels.model);
 }
 
@@ -119,6 +92,8 @@ pub(super) struct Recorder<C: OnStreamEnd> {
     usage: TokenUsage,
     finish_reasons: Vec<String>,
     outcome: Option<(Outcome, Option<String>)>,
+    /// The targets that failed before the one that served (the fallback layer's report).
+    fallbacks: Option<FallbackAttempts>,
     /// Set when the server may drop the connection of a client that stopped reading.
     pub(super) stall: Option<ClientStall>,
     on_end: C,
@@ -129,16 +104,13 @@ impl<C: OnStreamEnd> Recorder<C> {
         span: Span,
         labels: Option<StreamLabels>,
         started: Instant,
-        status: Option<StatusCode>,
         on_end: C,
     ) -> Self {
-        if let Some(status) = status {
-            span.record("http.response.status_code", status.as_u16());
-        }
+        on_end.on_stream_start(labels.as_ref());
         Recorder {
             span,
             labels,
-            status,
+            status: None,
             started,
             first_event: None,
             events: 0,
@@ -146,8 +118,28 @@ impl<C: OnStreamEnd> Recorder<C> {
             usage: TokenUsage::default(),
             finish_reasons: Vec::new(),
             outcome: None,
+            fallbacks: None,
             stall: None,
             on_end,
+        }
+    }
+
+    /// The response head: its status, the labels it replaces the request's with, the
+    /// fallback layer's report.
+    pub(super) fn head(&mut self, parts: &http::response::Parts) {
+        self.status = Some(parts.status);
+        self.span.record(
+            "http.response.status_code",
+            i64::from(parts.status.as_u16()),
+        );
+        if let Some(late) = parts.extensions.get::<StreamLabels>() {
+            record_labels(&self.span, late);
+            self.labels = Some(late.clone());
+        }
+        if let Some(fallbacks) = parts.extensions.get::<FallbackAttempts>() {
+            self.span
+                .record("fallbacks", tracing::field::display(fallbacks));
+            self.fallbacks = Some(fallbacks.clone());
         }
     }
 
@@ -187,9 +179,15 @@ impl<C: OnStreamEnd> Drop for Recorder<C> {
             _ => (Outcome::ClientCancelled, None),
         });
         let labels = self.labels.take();
+        let (provider, model, client) = match labels {
+            Some(l) => (Some(l.system), Some(l.model), l.client),
+            None => (None, None, None),
+        };
         let summary = StreamSummary {
-            provider: labels.as_ref().map(|l| l.system.clone()),
-            model: labels.map(|l| l.model),
+            provider,
+            model,
+            client,
+            fallbacks: self.fallbacks.take().map(|f| f.0).unwrap_or_default(),
             status: self.status,
             usage: self.usage,
             finish_reasons: std::mem::take(&mut self.finish_reasons),
@@ -205,10 +203,10 @@ impl<C: OnStreamEnd> Drop for Recorder<C> {
             span.record("time_to_first_event_ms", ms(first));
         }
         if let Some(n) = summary.usage.input_tokens {
-            span.record("gen_ai.usage.input_tokens", n);
+            span.record("gen_ai.usage.input_tokens", otel_int(n));
         }
         if let Some(n) = summary.usage.output_tokens {
-            span.record("gen_ai.usage.output_tokens", n);
+            span.record("gen_ai.usage.output_tokens", otel_int(n));
         }
         if !summary.finish_reasons.is_empty() {
             span.record(
@@ -216,8 +214,8 @@ impl<C: OnStreamEnd> Drop for Recorder<C> {
                 format!("{:?}", summary.finish_reasons).as_str(),
             );
         }
-        span.record("events", summary.events);
-        span.record("bytes", summary.bytes);
+        span.record("events", otel_int(summary.events));
+        span.record("bytes", otel_int(summary.bytes));
         span.record("duration_ms", ms(summary.duration));
         span.record("outcome", outcome.as_str());
         if let Some(code) = &summary.error_code {
@@ -226,6 +224,12 @@ impl<C: OnStreamEnd> Drop for Recorder<C> {
         tracing::info!(parent: span, outcome = outcome.as_str(), "stream ended");
         self.on_end.on_stream_end(&summary);
     }
+}
+
+/// Counts are recorded as `i64`: OpenTelemetry has no unsigned integer, and an exporter may
+/// write a `u64` as text.
+fn otel_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn ms(duration: std::time::Duration) -> f64 {

@@ -1,5 +1,6 @@
-use super::record::{ClientStall, StreamLabels, request_span};
+use super::record::{ClientStall, Recorder, request_span};
 use super::{ObserveBody, OnStreamEnd, ResponseFuture};
+use crate::labels::StreamLabels;
 use http::{Request, Response};
 use std::task::{Context, Poll};
 use tower_service::Service;
@@ -57,11 +58,14 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let labels = req.extensions().get::<StreamLabels>().cloned();
         let stall = req.extensions().get::<ClientStall>().cloned();
+        let started = tokio::time::Instant::now();
         let span = request_span(labels.as_ref());
         let future = {
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, span, labels, stall, self.on_end.clone())
+        let mut recorder = Recorder::new(span, labels, started, self.on_end.clone());
+        recorder.stall = stall;
+        ResponseFuture::new(future, recorder)
     }
 }

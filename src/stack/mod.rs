@@ -1,10 +1,11 @@
 //! The whole stack in one layer: [`LlmStreamLayer`].
 //!
-//! It applies the six layers in the one order that works, outermost first:
+//! It applies the seven layers in the one order that works, outermost first:
 //! [`RenderLayer`] (the standard stream in the client's API, per the request's
 //! [`ClientApi`](crate::render::ClientApi) extension; untouched without one),
 //! [`ObserveLayer`] (one span and [`StreamSummary`](crate::observe::StreamSummary) per
-//! stream), [`ErrorEventLayer`] (failures become error events), [`UsageLastChunkLayer`] (usage and
+//! stream), [`FallbackLayer`] (the request's fallback targets tried until a stream commits;
+//! a pass-through for requests without any), [`ErrorEventLayer`] (failures become error events), [`UsageLastChunkLayer`] (usage and
 //! finish reasons only in the last chunk), [`StreamTimeoutLayer`] (head, idle and total
 //! timeouts) and [`SseReframeLayer`] (whole standard frames, the dialect translated). Each
 //! stays available alone for servers that want another arrangement.
@@ -53,6 +54,7 @@
 
 use crate::dialect::Passthrough;
 use crate::error_event::{ErrorEvent, ErrorEventLayer};
+use crate::fallback::{Fallback, FallbackLayer};
 use crate::observe::{Observe, ObserveLayer, OnStreamEnd};
 use crate::reframe::{SseReframe, SseReframeLayer};
 use crate::render::{Render, RenderLayer};
@@ -61,9 +63,9 @@ use crate::usage::{UsageLastChunk, UsageLastChunkLayer};
 use std::time::Duration;
 use tower_layer::Layer;
 
-/// The service [`LlmStreamLayer`] produces: the six layers around `S`, outermost first.
+/// The service [`LlmStreamLayer`] produces: the seven layers around `S`, outermost first.
 pub type LlmStream<S, D = Passthrough, C = ()> =
-    Render<Observe<ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<S, D>>>>, C>>;
+    Render<Observe<Fallback<ErrorEvent<UsageLastChunk<StreamTimeout<SseReframe<S, D>>>>>, C>>;
 
 /// Applies the whole standard-stream stack to a service. See the [module docs](crate::stack).
 ///
@@ -87,6 +89,7 @@ pub type LlmStream<S, D = Passthrough, C = ()> =
 pub struct LlmStreamLayer<D = Passthrough, C = ()> {
     render: RenderLayer,
     observe: ObserveLayer<C>,
+    fallback: FallbackLayer,
     error_event: ErrorEventLayer,
     usage: UsageLastChunkLayer,
     timeout: StreamTimeoutLayer,
@@ -106,6 +109,7 @@ impl LlmStreamLayer {
         LlmStreamLayer {
             render: RenderLayer::new(),
             observe: ObserveLayer::new(),
+            fallback: FallbackLayer::new(),
             error_event: ErrorEventLayer::new(),
             usage: UsageLastChunkLayer::new(),
             timeout: StreamTimeoutLayer::new(),
@@ -120,6 +124,7 @@ impl<D, C> LlmStreamLayer<D, C> {
         LlmStreamLayer {
             render: self.render,
             observe: self.observe,
+            fallback: self.fallback,
             error_event: self.error_event,
             usage: self.usage,
             timeout: self.timeout,
@@ -132,6 +137,7 @@ impl<D, C> LlmStreamLayer<D, C> {
         LlmStreamLayer {
             render: self.render,
             observe: self.observe.on_stream_end(on_end),
+            fallback: self.fallback,
             error_event: self.error_event,
             usage: self.usage,
             timeout: self.timeout,
@@ -163,6 +169,12 @@ impl<D, C> LlmStreamLayer<D, C> {
         self
     }
 
+    /// Replaces the fallback layer (see [`FallbackLayer::max_held`]).
+    pub fn fallback_layer(mut self, layer: FallbackLayer) -> Self {
+        self.fallback = layer;
+        self
+    }
+
     /// Replaces the error layer (see [`ErrorEventLayer::max_error_body`]).
     pub fn error_event_layer(mut self, layer: ErrorEventLayer) -> Self {
         self.error_event = layer;
@@ -177,7 +189,7 @@ impl<S, D: Clone, C: Clone> Layer<S> for LlmStreamLayer<D, C> {
         let layers = self
             .usage
             .layer(self.timeout.layer(self.reframe.layer(inner)));
-        self.render
-            .layer(self.observe.layer(self.error_event.layer(layers)))
+        let fallback = self.fallback.layer(self.error_event.layer(layers));
+        self.render.layer(self.observe.layer(fallback))
     }
 }

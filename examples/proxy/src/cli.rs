@@ -14,6 +14,11 @@ pub struct Options {
     pub threads: usize,
     /// The proxy's configuration.
     pub config: Config,
+    /// The OpenTelemetry collector to export the stream spans to, its OTLP/HTTP base URL
+    /// (`--otlp-endpoint`, else `OTEL_EXPORTER_OTLP_ENDPOINT`). Always `None` in a build
+    /// without the `otlp` feature, which refuses the flag; the binary's `main` starts the
+    /// export.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The `--help` text.
@@ -21,7 +26,7 @@ pub const USAGE: &str = "\
 usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provider NAME=BASE_URL]...
                  [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
                  [--header-timeout SECS] [--body-timeout SECS] [--stream-deadline SECS]
-                 [--max-connections N] [--max-response-bytes N]
+                 [--max-connections N] [--max-response-bytes N] [--otlp-endpoint URL]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30); a
@@ -40,17 +45,28 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                             what the open-file limit allows, two descriptors per stream)
   --max-response-bytes N    largest upstream answer folded into one JSON reply, else 502
                             response_too_large (default 67108864)
+  --fallback MODEL=FALLBACK[,FALLBACK...]
+                            when MODEL (provider/model) fails before its stream's first content
+                            event (connection refused or reset, head timeout, 429, 5xx, an
+                            error event or a cut), try each FALLBACK in turn; the client never
+                            sees the failed attempt. The response header x-served-by names the
+                            model that answered. Repeatable
   --threads N               worker threads, each a single-threaded runtime with its own
                             listening socket and upstream pool (default: the CPU count)
   --upstream-http2          HTTP/2 to upstreams: by ALPN over TLS, with prior knowledge (h2c)
                             over plain HTTP; up to 100 streams share a connection (far less
                             memory per open stream, a wakeup per chunk more)
+  --otlp-endpoint URL       export each stream's llm_stream span to an OpenTelemetry collector
+                            over OTLP/HTTP, to URL/v1/traces (e.g. http://127.0.0.1:4318); needs
+                            a build with `cargo run -p llm-proxy --features otlp`
 
 Environment: P_API_KEY, P_BASE_URL, P_MODELS for P in OPENAI ANTHROPIC GEMINI COHERE MISTRAL
 GROQ DEEPSEEK OPENROUTER OLLAMA; Bedrock (signed with SigV4): AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION (AWS_SESSION_TOKEN, BEDROCK_BASE_URL, BEDROCK_MODELS);
-PROXY_API_KEY makes clients authenticate; RUST_LOG.
-The demo provider (models demo/echo, demo/slow, demo/instant, demo/broken) needs nothing.";
+PROXY_API_KEY makes clients authenticate; RUST_LOG; with the otlp feature,
+OTEL_EXPORTER_OTLP_ENDPOINT (as --otlp-endpoint) and OTEL_EXPORTER_OTLP_HEADERS.
+The demo provider (models demo/echo, demo/slow, demo/instant, demo/broken) needs nothing.
+GET /metrics is the streams' Prometheus scrape (behind PROXY_API_KEY when it is set).";
 
 fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {
     let value = value.ok_or(format!("{flag} needs a value"))?;
@@ -71,6 +87,26 @@ fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
         .map_err(|_| format!("{flag} {value:?}: give a number of bytes"))
 }
 
+/// The collector's URL given by `source` (the flag or the variable), checked enough to fail
+/// now rather than at the first export: the export itself is set up by `main`, and only in a
+/// build with the `otlp` feature.
+fn otlp_endpoint(source: &str, url: String) -> Result<String, String> {
+    if !cfg!(feature = "otlp") {
+        return Err(format!(
+            "{source}: this llm-proxy was built without OTLP export; rebuild it with \
+             `cargo run -p llm-proxy --features otlp -- ...`"
+        ));
+    }
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err(format!(
+            "{source} {url:?}: give the collector's OTLP/HTTP base URL, e.g. \
+             http://127.0.0.1:4318 (spans go to URL/v1/traces)"
+        ))
+    }
+}
+
 /// Reads the command line (without the program name): the address to listen on, the worker
 /// thread count and the proxy's configuration, or what is wrong with it. `--help` prints
 /// [`USAGE`] and exits.
@@ -78,6 +114,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut args = args.peekable();
     let mut listen = "127.0.0.1:8080".to_owned();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut otlp = None;
     let mut config = Config {
         providers: Providers::from_env().map_err(|e| e.to_string())?,
         api_key: std::env::var("PROXY_API_KEY")
@@ -134,6 +171,19 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
                 config.providers.insert(provider);
             }
             "--upstream-http2" => config.upstream_http2 = true,
+            "--fallback" => {
+                let spec = args
+                    .next()
+                    .ok_or("--fallback needs MODEL=FALLBACK[,FALLBACK...]")?;
+                let (model, chain) = fallback_chain(&spec)?;
+                config.fallbacks.insert(model, chain);
+            }
+            "--otlp-endpoint" => {
+                let url = args
+                    .next()
+                    .ok_or("--otlp-endpoint needs a URL, e.g. http://127.0.0.1:4318")?;
+                otlp = Some(otlp_endpoint("--otlp-endpoint", url)?);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -141,11 +191,60 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
+    // The standard variable, read only where it can be acted on: a build without the
+    // feature ignores it (it may be set for other programs), but refuses the flag.
+    if otlp.is_none() && cfg!(feature = "otlp") {
+        if let Some(url) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .ok()
+            .filter(|url| !url.is_empty())
+        {
+            otlp = Some(otlp_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", url)?);
+        }
+    }
+    check_fallbacks(&config)?;
     Ok(Options {
         listen,
         threads,
         config,
+        otlp_endpoint: otlp,
     })
+}
+
+/// Reads `MODEL=FALLBACK[,FALLBACK...]`.
+fn fallback_chain(spec: &str) -> Result<(String, Vec<String>), String> {
+    let (model, chain) = spec.split_once('=').ok_or(format!(
+        "--fallback {spec:?}: write MODEL=FALLBACK[,FALLBACK...]"
+    ))?;
+    let chain: Vec<String> = chain
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if model.trim().is_empty() || chain.is_empty() {
+        return Err(format!(
+            "--fallback {spec:?}: write MODEL=FALLBACK[,FALLBACK...], models named provider/model"
+        ));
+    }
+    Ok((model.trim().to_owned(), chain))
+}
+
+/// Every model of a `--fallback` must route, so a typo fails at start, not at the first
+/// outage.
+fn check_fallbacks(config: &Config) -> Result<(), String> {
+    let providers = crate::routable(&config.providers);
+    for (model, chain) in &config.fallbacks {
+        for name in std::iter::once(model).chain(chain) {
+            if let Err(e) = providers.route(name) {
+                return Err(format!(
+                    "--fallback {model}={}: {name:?} does not route ({}): configure its provider (its P_API_KEY, or --provider NAME=BASE_URL) or fix the name",
+                    chain.join(","),
+                    e.message
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.
@@ -184,6 +283,8 @@ pub fn run(
         listen,
         threads,
         config,
+        // The export is set up with the log, by the binary's main.
+        otlp_endpoint: _,
     } = options;
     let mut addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&listen)
         .ok()
@@ -260,4 +361,35 @@ pub fn run(
         let _ = worker.join();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    fn parse(args: &[&str]) -> Result<super::Options, String> {
+        parse_args(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    #[test]
+    fn otlp_endpoint_needs_the_feature() {
+        let parsed = parse(&["--otlp-endpoint", "http://127.0.0.1:4318"]);
+        if cfg!(feature = "otlp") {
+            let options = parsed.unwrap();
+            assert_eq!(
+                options.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4318")
+            );
+            let error = parse(&["--otlp-endpoint", "127.0.0.1:4318"]).unwrap_err();
+            assert!(error.contains("http://127.0.0.1:4318"), "{error}");
+        } else {
+            let error = parsed.unwrap_err();
+            assert!(
+                error.contains("cargo run -p llm-proxy --features otlp"),
+                "{error}"
+            );
+        }
+        let error = parse(&["--otlp-endpoint"]).unwrap_err();
+        assert!(error.contains("needs a URL"), "{error}");
+    }
 }

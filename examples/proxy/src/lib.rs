@@ -1,6 +1,7 @@
 //! The example reverse proxy of tower-llm-stream, as a library: routing, request
 //! preparation and the layer stack around the upstream call ([`Proxy`]), the server loop
-//! ([`serve`]), the command line and the process ([`cli`]). The `llm-proxy` binary only sets up
+//! ([`serve`]), the command line and the process ([`cli`]), the streams' Prometheus metrics
+//! ([`metrics`], served at `GET /metrics`). The `llm-proxy` binary only sets up
 //! logging and calls [`cli::run`]; tests and the benchmark tools use the same code.
 
 pub mod cli;
@@ -10,7 +11,10 @@ pub mod conn;
 pub mod demo;
 pub mod listen;
 pub mod logging;
+pub mod metrics;
 pub mod multipart;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod upstream;
 pub mod util;
 
@@ -29,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::decompression::Decompression;
+use tower_llm_stream::fallback::{FailedAttempt, FallbackTargets};
 use tower_llm_stream::observe::{ClientStall, StreamLabels};
 use tower_llm_stream::provider::{AnyDialect, ClientApi, Endpoint, ProviderKind, chat_request};
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
@@ -78,6 +83,13 @@ pub struct Config {
     /// The longest a stream may last, then the `stream_deadline` error event
     /// (`--stream-deadline`, 30 min).
     pub stream_deadline: Duration,
+    /// Per model (`provider/model`, as clients name it), the models tried in turn when it fails
+    /// before its stream's first content event (`--fallback MODEL=FALLBACK,…`).
+    pub fallbacks: std::collections::BTreeMap<String, Vec<String>>,
+    /// The streams' Prometheus metrics, served at `GET /metrics` (a fresh registry by
+    /// default). Clones share it: the worker threads' proxies, each built from a clone of the
+    /// configuration, record into one registry, and one scrape shows them all.
+    pub metrics: metrics::Metrics,
 }
 
 impl Default for Config {
@@ -96,6 +108,8 @@ impl Default for Config {
             max_connections: conn::default_max_connections(),
             max_response_bytes: 64 * 1024 * 1024,
             stream_deadline: Duration::from_secs(30 * 60),
+            fallbacks: std::collections::BTreeMap::new(),
+            metrics: metrics::Metrics::default(),
         }
     }
 }
@@ -112,7 +126,7 @@ pub fn routable(configured: &Providers) -> Providers {
 
 /// The layers around the upstream call, outermost first; upstream bodies are decoded
 /// (gzip, deflate, br, zstd) before the layers read them.
-type Stack = LlmStream<Decompression<Upstream>, AnyDialect>;
+type Stack = LlmStream<Decompression<Upstream>, AnyDialect, metrics::Metrics>;
 
 /// The proxy: cheap to clone, one per connection.
 #[derive(Clone)]
@@ -141,8 +155,15 @@ impl Proxy {
         let bare = config.without_layers.then(|| upstream.clone());
         let shutdown = Shutdown::new();
         let secrets = logging::secrets(&config);
+        // The configured models get their own series; others are capped per provider.
+        for provider in providers.iter() {
+            config
+                .metrics
+                .allow_models(provider.name(), provider.model_list());
+        }
         let stack = LlmStreamLayer::new()
             .dialect(AnyDialect::default())
+            .on_stream_end(config.metrics.clone())
             .timeout_layer(
                 StreamTimeoutLayer::new()
                     .timeout(config.timeout)
@@ -220,6 +241,16 @@ impl Proxy {
                 _ => not_allowed("GET"),
             };
         }
+        if path == "/metrics" {
+            // Behind PROXY_API_KEY like /v1/models: the metrics name the models in use.
+            if let Some(refused) = self.check_key(&request, ClientApi::ChatCompletions) {
+                return refused;
+            }
+            return match *request.method() {
+                Method::GET | Method::HEAD => self.metrics(),
+                _ => not_allowed("GET"),
+            };
+        }
         if let Some(client_route) = ClientRoute::parse(path) {
             let api = client_route.api();
             if let Some(refused) = self.check_key(&request, api) {
@@ -275,6 +306,15 @@ impl Proxy {
         self.json_request(endpoint, request).await
     }
 
+    /// The Prometheus scrape: the streams' metrics as [`metrics::Metrics::render`] writes them.
+    fn metrics(&self) -> Response<ProxyBody> {
+        Response::builder()
+            .header(CONTENT_TYPE, metrics::CONTENT_TYPE)
+            .header(http::header::CACHE_CONTROL, "no-store")
+            .body(util::full(self.inner.config.metrics.render()))
+            .expect("a valid response")
+    }
+
     fn models(&self) -> Response<ProxyBody> {
         let data: Vec<Value> = self
             .inner
@@ -318,13 +358,16 @@ impl Proxy {
         };
         // Read for its model only (borrowed); the body is forwarded from its bytes.
         let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        let model = match serde_json::from_slice::<ModelField<'_>>(&body)
+        let (model, stream) = match serde_json::from_slice::<ModelField<'_>>(&body)
             .ok()
             .filter(|_| object)
         {
-            Some(ModelField { model }) => {
-                model.and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok())
-            }
+            Some(fields) => (
+                fields
+                    .model
+                    .and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok()),
+                fields.streams(endpoint),
+            ),
             None => return invalid_json(&body),
         };
         let Some(model) = model else {
@@ -334,44 +377,21 @@ impl Proxy {
                 "the request needs a \"model\" string, named provider/model (e.g. demo/echo)",
             );
         };
-        let providers = &self.inner.providers;
+        let model = model.into_owned();
         let api = match endpoint {
-            Endpoint::Completions => Some(ClientApi::Completions),
-            Endpoint::Responses => Some(ClientApi::Responses),
-            _ => None,
+            Endpoint::Completions => ClientApi::Completions,
+            Endpoint::Responses => ClientApi::Responses,
+            _ => ClientApi::ChatCompletions,
         };
-        if let Some(api) = api {
-            // Responses and completions from a provider that has only chat: translated.
-            let translated = providers
-                .route(&model)
-                .is_ok_and(|route| route.provider.kind() != ProviderKind::OpenAiCompatible);
-            if translated {
-                let model = model.into_owned();
-                return self
-                    .translated(api, &parts.headers, &body, Some(model), None)
-                    .await;
-            }
-        }
-        let prepared = match providers
-            .route(&model)
-            .and_then(|route| Ok((route, route.prepare_bytes(endpoint, &body)?)))
-        {
-            Ok(prepared) => prepared,
-            Err(e) => return refused(e),
+        let ask = Ask {
+            api,
+            endpoint: Some(endpoint),
+            headers: parts.headers,
+            body,
+            stream,
+            gemini: None,
         };
-        let (route, upstream) = prepared;
-        let labels = StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
-        let (mut head, body) = upstream.request.into_parts();
-        copy_timeout_header(&parts.headers, &mut head.headers);
-        let mut request = Request::from_parts(head, full_request_body(body));
-        request.extensions_mut().insert(upstream.dialect);
-        request.extensions_mut().insert(labels);
-        let response = self.forward(request).await;
-        if upstream.aggregate {
-            let limit = self.inner.config.max_response_bytes;
-            return Box::pin(aggregate(response, limit)).await;
-        }
-        response
+        self.answer(ask, model).await
     }
 
     /// `None` when the request may pass: no `PROXY_API_KEY`, or the client sent it in any
@@ -460,7 +480,7 @@ impl Proxy {
         }
         // Gemini without `alt=sse` streams a JSON array: the whole answer as its one element.
         let gemini = stream.map(|stream| GeminiStream { stream, sse });
-        self.translated(api, &parts.headers, &body, model, gemini)
+        self.translated(api, parts.headers, body, model, gemini)
             .await
     }
 
@@ -470,12 +490,12 @@ impl Proxy {
     async fn translated(
         self,
         api: ClientApi,
-        headers: &http::HeaderMap,
-        body: &[u8],
+        headers: http::HeaderMap,
+        body: Bytes,
         model: Option<String>,
         gemini: Option<GeminiStream>,
     ) -> Response<ProxyBody> {
-        let map = match serde_json::from_slice::<Value>(body) {
+        let map = match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) => map,
             Ok(_) => {
                 return api_error(
@@ -511,59 +531,59 @@ impl Proxy {
             Some(gemini) => gemini.stream && gemini.sse,
             None => map.get("stream").and_then(Value::as_bool) == Some(true),
         };
-        let providers = &self.inner.providers;
-        let route = match providers.route(&model) {
-            Ok(route) => route,
+        let ask = Ask {
+            api,
+            endpoint: None,
+            headers,
+            body,
+            stream,
+            gemini,
+        };
+        self.answer(ask, model).await
+    }
+
+    /// Sends a client's request to its model's target, and to the model's fallbacks
+    /// (`--fallback`) while the stream has not committed; answers in the client's API, streamed
+    /// or folded into one reply.
+    async fn answer(self, ask: Ask, model: String) -> Response<ProxyBody> {
+        let api = ask.api;
+        let fallbacks = self.inner.config.fallbacks.get(&model).cloned();
+        let mut request = match self.prepare(&ask, &model) {
+            Ok(request) => request,
             Err(e) => return in_api(api, refused(e)).await,
         };
-        if stream {
-            if let Some(native) = route.prepare_native(api, map.clone()) {
-                // The client speaks the provider's own API: forwarded as it is.
-                let upstream = match native {
-                    Ok(upstream) => upstream,
-                    Err(e) => return in_api(api, refused(e)).await,
-                };
-                let labels =
-                    StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
-                let (mut head, body) = upstream.request.into_parts();
-                copy_timeout_header(headers, &mut head.headers);
-                if let Some(beta) = headers
-                    .get("anthropic-beta")
-                    .filter(|_| api == ClientApi::AnthropicMessages)
-                {
-                    head.headers.insert("anthropic-beta", beta.clone());
-                }
-                let mut request = Request::from_parts(head, full_request_body(body));
-                request.extensions_mut().insert(upstream.dialect);
-                request.extensions_mut().insert(labels);
+        let ask = Arc::new(ask);
+        if let Some(fallbacks) = fallbacks {
+            // Every target renders into the client's API (a native stream is recognised and
+            // passed as it is), whichever serves.
+            if ask.stream && api != ClientApi::ChatCompletions {
                 request.extensions_mut().insert(api);
-                return self.forward(request).await;
             }
-        }
-        let mut chat = match chat_request(api, &map, true) {
-            Ok(chat) => chat,
-            Err(e) => return in_api(api, refused(e)).await,
-        };
-        chat["model"] = model.clone().into();
-        let upstream = match route.prepare(Endpoint::ChatCompletions, chat) {
-            Ok(upstream) => upstream,
-            Err(e) => return in_api(api, refused(e)).await,
-        };
-        let labels = StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
-        let (mut head, body) = upstream.request.into_parts();
-        copy_timeout_header(headers, &mut head.headers);
-        let mut request = Request::from_parts(head, full_request_body(body));
-        request.extensions_mut().insert(upstream.dialect);
-        request.extensions_mut().insert(labels);
-        if stream {
-            request.extensions_mut().insert(api);
-            return self.forward(request).await;
+            let mut targets = FallbackTargets::new();
+            for fallback in fallbacks {
+                let (proxy, ask) = (self.clone(), ask.clone());
+                targets = targets.then(move || {
+                    let mut request = proxy.prepare(&ask, &fallback).map_err(|e| {
+                        FailedAttempt::new(None, format!("{fallback}: {} ({})", e.code, e.message))
+                    })?;
+                    if ask.stream && ask.api != ClientApi::ChatCompletions {
+                        request.extensions_mut().insert(ask.api);
+                    }
+                    Ok(request)
+                });
+            }
+            request.extensions_mut().insert(targets);
         }
         let response = self.forward(request).await;
-        match fold(response, self.inner.config.max_response_bytes).await {
+        if ask.stream {
+            return response;
+        }
+        // A whole answer: an upstream that could only stream (a translated provider) is folded.
+        let served = response.headers().get(&SERVED_BY).cloned();
+        let mut response = match fold(response, self.inner.config.max_response_bytes).await {
             Ok(completion) => {
                 let mut whole = whole_response(api, &completion);
-                if gemini.is_some_and(|g| g.stream) {
+                if ask.gemini.is_some_and(|g| g.stream) {
                     whole = Value::Array(vec![whole]);
                 }
                 let mut response = json_response(StatusCode::OK, whole.to_string());
@@ -571,7 +591,70 @@ impl Proxy {
                 response
             }
             Err(response) => in_api(api, response).await,
+        };
+        // A reply made here from the stream still names the target that answered.
+        if let Some(served) = served {
+            response.headers_mut().entry(&SERVED_BY).or_insert(served);
         }
+        response
+    }
+
+    /// The upstream request for one target (`provider/model`) of a client's request: the
+    /// OpenAI-compatible body rewritten, a native request forwarded as it is, or the request
+    /// translated into the standard chat request for the target's API.
+    fn prepare(
+        &self,
+        ask: &Ask,
+        model: &str,
+    ) -> Result<Request<UpstreamRequestBody>, RequestError> {
+        let route = self.inner.providers.route(model)?;
+        let openai = route.provider.kind() == ProviderKind::OpenAiCompatible;
+        let upstream = match ask.endpoint {
+            // Responses and completions from a provider that has only chat: translated.
+            Some(Endpoint::Completions | Endpoint::Responses) if !openai => None,
+            Some(endpoint) => Some(route.prepare_bytes(endpoint, &ask.body)?),
+            None => None,
+        };
+        let (upstream, api) = match upstream {
+            Some(upstream) => (upstream, None),
+            None => {
+                let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&ask.body) else {
+                    return Err(RequestError::bad_request(
+                        "invalid_json",
+                        "the request body must be a JSON object",
+                    ));
+                };
+                let native = ask
+                    .stream
+                    .then(|| route.prepare_native(ask.api, map.clone()));
+                match native.flatten() {
+                    // The client speaks the provider's own API: forwarded as it is.
+                    Some(native) => (native?, Some(ask.api)),
+                    None => {
+                        let mut chat = chat_request(ask.api, &map, true)?;
+                        chat["model"] = model.into();
+                        let upstream = route.prepare(Endpoint::ChatCompletions, chat)?;
+                        (upstream, ask.stream.then_some(ask.api))
+                    }
+                }
+            }
+        };
+        let labels = StreamLabels::new(route.provider.name().to_owned(), route.model.to_owned());
+        let native_anthropic = matches!(upstream.dialect, AnyDialect::AnthropicNative(_));
+        let (mut head, body) = upstream.request.into_parts();
+        copy_timeout_header(&ask.headers, &mut head.headers);
+        if native_anthropic {
+            if let Some(beta) = ask.headers.get("anthropic-beta") {
+                head.headers.insert("anthropic-beta", beta.clone());
+            }
+        }
+        let mut request = Request::from_parts(head, full_request_body(body));
+        request.extensions_mut().insert(upstream.dialect);
+        request.extensions_mut().insert(labels);
+        if let Some(api) = api {
+            request.extensions_mut().insert(api);
+        }
+        Ok(request)
     }
 
     /// Anthropic's `count_tokens`, forwarded to an Anthropic provider (the only one that can
@@ -778,6 +861,7 @@ impl Proxy {
         }
         // Boxed here, where its types are concrete: inside an async block the compiler cannot
         // prove the layered future `Send` (rust-lang/rust#102211).
+        let asked = request.extensions().get::<StreamLabels>().cloned();
         let call = match &self.inner.bare {
             // `Upstream` is always ready, and its future is boxed already.
             Some(upstream) => Call::Bare(upstream.clone().call(request)),
@@ -785,10 +869,21 @@ impl Proxy {
         };
         let secrets = self.inner.secrets.clone();
         async move {
-            let response = match call {
+            let mut response = match call {
                 Call::Layered(call) => finish_forward(call.await),
                 Call::Bare(call) => finish_forward(call.await),
             };
+            // The target that answered: a fallback's labels on the response, else the request's.
+            let served = response
+                .extensions()
+                .get::<StreamLabels>()
+                .or(asked.as_ref());
+            if let Some(served) = served {
+                let name = format!("{}/{}", served.system, served.model);
+                if let Ok(value) = HeaderValue::from_str(&name) {
+                    response.headers_mut().insert(SERVED_BY.clone(), value);
+                }
+            }
             if secrets.is_empty() {
                 return response;
             }
@@ -842,15 +937,45 @@ where
     Response::from_parts(parts, body.boxed_unsync())
 }
 
+/// The response header that names the target that answered: `provider/model`.
+pub static SERVED_BY: http::HeaderName = http::HeaderName::from_static("x-served-by");
+
 /// Marks responses that went through the stack (they log their own line).
 #[derive(Clone, Copy)]
 struct Forwarded;
 
-/// A request body's `model`, as raw JSON; the rest skipped.
+/// A request body's `model`, and whether it asks for a stream, as raw JSON; the rest skipped.
 #[derive(serde::Deserialize)]
 struct ModelField<'a> {
     #[serde(default, borrow)]
     model: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    stream: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    stream_format: Option<&'a serde_json::value::RawValue>,
+}
+
+impl ModelField<'_> {
+    /// Whether the client asked for a stream: `"stream": true`, or for speech
+    /// `"stream_format": "sse"`.
+    fn streams(&self, endpoint: Endpoint) -> bool {
+        match endpoint {
+            Endpoint::Speech => self.stream_format.is_some_and(|f| f.get() == "\"sse\""),
+            _ => self.stream.is_some_and(|s| s.get() == "true"),
+        }
+    }
+}
+
+/// What a client asked for, kept to prepare the request of each target: its model's, then
+/// its fallbacks'.
+struct Ask {
+    api: ClientApi,
+    /// The OpenAI route it came by (`None`: an Anthropic or Gemini route).
+    endpoint: Option<Endpoint>,
+    headers: http::HeaderMap,
+    body: Bytes,
+    stream: bool,
+    gemini: Option<GeminiStream>,
 }
 
 /// Why a request body is not a JSON object.
@@ -934,19 +1059,6 @@ fn not_allowed(allow: &'static str) -> Response<ProxyBody> {
 fn status_of(error: &Value) -> StatusCode {
     let text = |key: &str| error[key].as_str().unwrap_or("");
     tower_llm_stream::render::error_status(text("type"), text("code"))
-}
-
-/// Folds the standard stream of a translated provider into one `chat.completion` for a client
-/// that did not ask for a stream.
-async fn aggregate(response: Response<ProxyBody>, limit: usize) -> Response<ProxyBody> {
-    match fold(response, limit).await {
-        Ok(completion) => {
-            let mut response = json_response(StatusCode::OK, completion.to_string());
-            response.extensions_mut().insert(Forwarded);
-            response
-        }
-        Err(response) => response,
-    }
 }
 
 /// How a Gemini request asked for its answer: `:streamGenerateContent` or not, `alt=sse` or not.

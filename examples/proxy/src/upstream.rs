@@ -131,17 +131,7 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(
-                rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .expect("the ring provider supports TLS 1.2 and 1.3")
-                .with_root_certificates(rustls::RootCertStore::from_iter(
-                    webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
-                ))
-                .with_no_client_auth(),
-            )
+            .with_tls_config(tls_config())
             .https_or_http();
         let connector = if http2 {
             connector.enable_all_versions().wrap_connector(http)
@@ -154,6 +144,18 @@ impl Upstream {
             http2,
         }
     }
+}
+
+/// The TLS client configuration for upstreams and collectors: rustls with ring, TLS 1.2 and
+/// 1.3, the webpki roots.
+pub fn tls_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .with_root_certificates(rustls::RootCertStore::from_iter(
+            webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+        ))
+        .with_no_client_auth()
 }
 
 /// Whether a new connection speaks HTTP/2: as ALPN chose over TLS; over plain HTTP, by prior
