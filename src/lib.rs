@@ -50,6 +50,7 @@ pub mod provider;
 pub mod redact;
 pub mod reframe;
 pub mod render;
+pub mod resume;
 pub mod sse;
 pub mod stack;
 pub mod standard;

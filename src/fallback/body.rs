@@ -1,5 +1,3 @@
-use crate::body_util::poll_as_bytes;
-use crate::error::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -26,27 +24,29 @@ pin_project! {
     /// assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "as is");
     /// # }
     /// ```
-    pub struct FallbackBody<B> {
+    pub struct FallbackBody<B: Body> {
         #[pin]
-        kind: Kind<B>,
+        kind: Kind<B, B::Error>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<B> {
+    enum Kind<B, E> {
         // No fallback, or one that committed at its head: the body as it is.
         Direct { #[pin] inner: B },
         // Read before the commit: the frames held back, then the rest.
         Held {
-            held: VecDeque<Result<Frame<Bytes>, BoxError>>,
+            held: VecDeque<Frame<Bytes>>,
+            // An error read before the commit, after the held frames.
+            error: Option<E>,
             // `None` once it has ended.
             inner: Option<Pin<Box<B>>>,
         },
     }
 }
 
-impl<B> FallbackBody<B> {
+impl<B: Body> FallbackBody<B> {
     pub(super) fn direct(inner: B) -> Self {
         FallbackBody {
             kind: Kind::Direct { inner },
@@ -54,35 +54,38 @@ impl<B> FallbackBody<B> {
     }
 
     pub(super) fn held(
-        held: VecDeque<Result<Frame<Bytes>, BoxError>>,
+        held: VecDeque<Frame<Bytes>>,
+        error: Option<B::Error>,
         inner: Option<Pin<Box<B>>>,
     ) -> Self {
         FallbackBody {
-            kind: Kind::Held { held, inner },
+            kind: Kind::Held { held, error, inner },
         }
     }
 }
 
 impl<B> Body for FallbackBody<B>
 where
-    B: Body,
-    B::Error: Into<BoxError>,
+    B: Body<Data = Bytes>,
 {
     type Data = Bytes;
-    type Error = BoxError;
+    type Error = B::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
-            KindProj::Direct { inner } => poll_as_bytes(inner, cx),
-            KindProj::Held { held, inner } => {
+            KindProj::Direct { inner } => inner.poll_frame(cx),
+            KindProj::Held { held, error, inner } => {
                 if let Some(frame) = held.pop_front() {
-                    return Poll::Ready(Some(frame));
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                if let Some(error) = error.take() {
+                    return Poll::Ready(Some(Err(error)));
                 }
                 match inner {
-                    Some(body) => poll_as_bytes(body.as_mut(), cx),
+                    Some(body) => body.as_mut().poll_frame(cx),
                     None => Poll::Ready(None),
                 }
             }
@@ -92,8 +95,10 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Direct { inner } => inner.is_end_stream(),
-            Kind::Held { held, inner } => {
-                held.is_empty() && inner.as_ref().is_none_or(|b| b.is_end_stream())
+            Kind::Held { held, error, inner } => {
+                held.is_empty()
+                    && error.is_none()
+                    && inner.as_ref().is_none_or(|b| b.is_end_stream())
             }
         }
     }
@@ -101,10 +106,10 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Direct { inner } => inner.size_hint(),
-            Kind::Held { held, inner } => {
+            Kind::Held { held, inner, .. } => {
                 let held: u64 = held
                     .iter()
-                    .filter_map(|f| f.as_ref().ok()?.data_ref().map(|d| d.len() as u64))
+                    .filter_map(|f| f.data_ref().map(|d| d.len() as u64))
                     .sum();
                 let mut hint = inner
                     .as_ref()

@@ -1,8 +1,6 @@
 use super::FallbackBody;
 use super::FallbackTargets;
 use super::commit::{Verdict, failed_status, verdict};
-use crate::body_util::to_bytes;
-use crate::error::BoxError;
 use crate::labels::{FailedAttempt, FallbackAttempts, StreamLabels};
 use bytes::{Buf, Bytes};
 use http::{Request, Response, StatusCode, header};
@@ -16,7 +14,7 @@ use tower_service::Service;
 
 pin_project! {
     /// Response future for [`Fallback`](super::Fallback).
-    pub struct ResponseFuture<F, S, ReqBody, ResBody> {
+    pub struct ResponseFuture<F, S, ReqBody, ResBody: Body> {
         #[pin]
         future: F,
         // `None` for a request without fallback targets: the inner future as it is.
@@ -24,14 +22,14 @@ pin_project! {
     }
 }
 
-impl<F, S, ReqBody, ResBody> ResponseFuture<F, S, ReqBody, ResBody> {
+impl<F, S, ReqBody, ResBody: Body> ResponseFuture<F, S, ReqBody, ResBody> {
     pub(super) fn new(future: F, plan: Option<Box<Plan<S, ReqBody, ResBody>>>) -> Self {
         ResponseFuture { future, plan }
     }
 }
 
 /// The attempts of one request with fallback targets.
-pub(super) struct Plan<S, ReqBody, ResBody> {
+pub(super) struct Plan<S, ReqBody, ResBody: Body> {
     /// Makes the next targets' calls.
     service: S,
     targets: FallbackTargets<ReqBody>,
@@ -47,7 +45,7 @@ pub(super) struct Plan<S, ReqBody, ResBody> {
     phase: Phase<ReqBody, ResBody>,
 }
 
-enum Phase<ReqBody, ResBody> {
+enum Phase<ReqBody, ResBody: Body> {
     /// The current attempt's future is in flight.
     Calling,
     /// The service must be ready before the next target's request is sent.
@@ -56,12 +54,14 @@ enum Phase<ReqBody, ResBody> {
     Peeking {
         head: http::response::Parts,
         body: Pin<Box<ResBody>>,
-        held: VecDeque<Result<Frame<Bytes>, BoxError>>,
+        held: VecDeque<Frame<Bytes>>,
+        /// An error the body gave before the commit (kept for the last target's answer).
+        error: Option<ResBody::Error>,
         held_bytes: usize,
     },
 }
 
-impl<S, ReqBody, ResBody> Plan<S, ReqBody, ResBody> {
+impl<S, ReqBody, ResBody: Body> Plan<S, ReqBody, ResBody> {
     pub(super) fn new(
         service: S,
         targets: FallbackTargets<ReqBody>,
@@ -168,8 +168,7 @@ where
     F: Future<Output = Result<Response<ResBody>, E>>,
     S: Service<Request<ReqBody>, Future = F, Response = Response<ResBody>, Error = E>,
     E: std::fmt::Display,
-    ResBody: Body,
-    ResBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes>,
 {
     type Output = Result<Response<FallbackBody<ResBody>>, E>;
 
@@ -240,18 +239,15 @@ where
                         }
                         // The last target's failure is the answer, as the layers inside made it.
                         plan.failed.extend(skipped);
-                        let mut held = VecDeque::new();
-                        let mut inner = Some(body);
+                        let (mut held, mut error, mut inner) = (VecDeque::new(), None, Some(body));
                         match first {
-                            Some(Some(frame)) => {
-                                held.push_back(
-                                    frame.map(|f| f.map_data(to_bytes)).map_err(Into::into),
-                                );
-                            }
+                            Some(Some(Ok(frame))) => held.push_back(frame),
+                            Some(Some(Err(e))) => error = Some(e),
                             Some(None) => inner = None,
                             None => {}
                         }
-                        let response = Response::from_parts(head, FallbackBody::held(held, inner));
+                        let response =
+                            Response::from_parts(head, FallbackBody::held(held, error, inner));
                         return Poll::Ready(Ok(plan.serve(response)));
                     }
                     let peek = status == StatusCode::OK
@@ -265,19 +261,20 @@ where
                         head,
                         body: Box::pin(body),
                         held: VecDeque::new(),
+                        error: None,
                         held_bytes: 0,
                     };
                 }
                 Phase::Peeking {
                     body,
                     held,
+                    error,
                     held_bytes,
                     ..
                 } => {
                     let mut ended = false;
                     let failure = match ready!(body.as_mut().poll_frame(cx)) {
                         Some(Ok(frame)) => {
-                            let frame = frame.map_data(to_bytes);
                             let verdict = match frame.data_ref() {
                                 Some(data) => {
                                     *held_bytes += data.len();
@@ -285,7 +282,7 @@ where
                                 }
                                 None => Verdict::Commit,
                             };
-                            held.push_back(Ok(frame));
+                            held.push_back(frame);
                             match verdict {
                                 Verdict::Hold if *held_bytes <= plan.max_held => continue,
                                 Verdict::Hold | Verdict::Commit => None,
@@ -294,7 +291,8 @@ where
                             }
                         }
                         Some(Err(e)) => {
-                            held.push_back(Err(e.into()));
+                            *error = Some(e);
+                            ended = true;
                             Some("upstream_body_error".to_owned())
                         }
                         None => {
@@ -314,12 +312,16 @@ where
                         plan.failed.extend(skipped);
                     }
                     let Phase::Peeking {
-                        head, body, held, ..
+                        head,
+                        body,
+                        held,
+                        error,
+                        ..
                     } = std::mem::replace(&mut plan.phase, Phase::Calling)
                     else {
                         unreachable!("the attempt is being read");
                     };
-                    let body = FallbackBody::held(held, (!ended).then_some(body));
+                    let body = FallbackBody::held(held, error, (!ended).then_some(body));
                     let response = Response::from_parts(head, body);
                     return Poll::Ready(Ok(plan.serve(response)));
                 }

@@ -1,6 +1,5 @@
 use super::future::Plan;
 use super::{FallbackBody, FallbackTargets, ResponseFuture};
-use crate::error::BoxError;
 use crate::labels::StreamLabels;
 use http::{Request, Response};
 use http_body::Body;
@@ -59,8 +58,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     S::Error: std::fmt::Display,
     ReqBody: 'static,
-    ResBody: Body,
-    ResBody::Error: Into<BoxError>,
+    ResBody: Body<Data = bytes::Bytes>,
 {
     type Response = Response<FallbackBody<ResBody>>;
     type Error = S::Error;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+use tower_llm_stream_test_support::proxy::start_proxy;
 
 async fn spawn_mock(config: mock::MockConfig) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -16,8 +17,6 @@ async fn spawn_mock(config: mock::MockConfig) -> SocketAddr {
 }
 
 async fn spawn_proxy(upstream: SocketAddr) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let providers = Providers::new().with(
         Provider::new(
             "mock",
@@ -30,13 +29,7 @@ async fn spawn_proxy(upstream: SocketAddr) -> SocketAddr {
         providers,
         ..app::Config::default()
     };
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    addr
+    start_proxy(config).await
 }
 
 fn load(addr: SocketAddr, concurrency: usize, requests: usize) -> load::LoadConfig {

@@ -4,106 +4,34 @@
 //! after the commit do not.
 
 use llm_proxy as app;
-use tower_llm_stream_test_support::log::MemoryLog;
-use tower_llm_stream_test_support::raw;
+use tower_llm_stream_test_support::client::{chat, data, post};
+use tower_llm_stream_test_support::log;
+use tower_llm_stream_test_support::proxy::start_proxy;
+use tower_llm_stream_test_support::raw::{
+    Upstream, chunk, closed_within, head, refusing, upstream,
+};
 
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::StatusCode;
 use serde_json::{Value, json};
-use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
 /// The proxy's head and idle timeout in these tests.
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A scripted upstream: how many requests it read, and their text.
-struct Upstream {
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<String>>>,
-}
+/// How long a client waits for the proxy's whole answer.
+const BOUND: Duration = Duration::from_secs(10);
 
-impl Upstream {
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-/// An upstream that answers every connection with `respond`, after reading (and counting) the
-/// request head and its body.
-async fn upstream<F, Fut>(respond: F) -> Upstream
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let respond = Arc::new(respond);
-    let (counted, kept) = (hits.clone(), requests.clone());
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let (respond, counted, kept) = (respond.clone(), counted.clone(), kept.clone());
-            tokio::spawn(async move {
-                if let Some((head, body)) = raw::read_request(&mut socket).await {
-                    kept.lock()
-                        .unwrap()
-                        .push(head + &String::from_utf8_lossy(&body));
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    respond(socket).await;
-                }
-            });
-        }
-    });
-    Upstream {
-        addr,
-        hits,
-        requests,
-    }
-}
-
-/// An address nothing listens on: a port bound, then closed.
-async fn refusing() -> Upstream {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    Upstream {
-        addr,
-        hits: Arc::new(AtomicUsize::new(0)),
-        requests: Arc::new(Mutex::new(Vec::new())),
-    }
-}
-
-/// A chunked response head (the connection closes after it: never pooled).
-fn head(status: u16, content_type: &str, extra: &str) -> String {
-    format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n{extra}\r\n"
-    )
-}
+/// The header line that closes the connection after a response of [`head`]: never pooled.
+const CLOSE: &str = "connection: close\r\n";
 
 /// A response head whose body ends when the connection closes.
 fn head_until_close(status: u16, content_type: &str) -> String {
     format!("HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n")
-}
-
-/// One chunk of a chunked body.
-fn chunk(data: &[u8]) -> Vec<u8> {
-    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// A whole response with a content-length body.
@@ -129,7 +57,7 @@ fn content_chunk(id: &str, text: &str) -> String {
 
 /// A standard OpenAI chat stream, `id` on every chunk, its text in two content chunks.
 fn good_stream(id: &str, text: (&str, &str)) -> Vec<u8> {
-    let mut out = head(200, "text/event-stream", "").into_bytes();
+    let mut out = head(200, "text/event-stream", CLOSE).into_bytes();
     out.extend(chunk(role_chunk(id).as_bytes()));
     out.extend(chunk(content_chunk(id, text.0).as_bytes()));
     out.extend(chunk(content_chunk(id, text.1).as_bytes()));
@@ -181,7 +109,7 @@ async fn proxy_with(a: &Upstream, b: &Upstream, c: &Upstream, chain: &[&str]) ->
         Provider::new(
             name,
             ProviderKind::OpenAiCompatible,
-            &format!("http://{}/v1", up.addr),
+            &format!("http://{}/v1", up.addr()),
         )
         .unwrap()
     };
@@ -198,68 +126,7 @@ async fn proxy_with(a: &Upstream, b: &Upstream, c: &Upstream, chain: &[&str]) ->
         "a/m".into(),
         chain.iter().map(|m| (*m).to_owned()).collect(),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    addr
-}
-
-fn chat(model: &str, stream: bool) -> String {
-    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "Hi"}]})
-        .to_string()
-}
-
-/// Posts `body` and reads the whole answer (under a 10 s bound).
-async fn post(
-    proxy: SocketAddr,
-    path: &str,
-    body: String,
-) -> (StatusCode, http::HeaderMap, String) {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let request = Request::post(format!("http://{proxy}{path}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), async move {
-        let response = client.request(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
-    })
-    .await
-    .expect("the proxy answered within 10 s")
-}
-
-/// The data of each event.
-fn data(body: &str) -> Vec<&str> {
-    body.split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .collect()
-}
-
-/// Whether the peer closed `socket` within `within` (reads until EOF or an error).
-async fn closed_within(socket: &mut TcpStream, within: Duration) -> bool {
-    let mut buf = [0u8; 1024];
-    tokio::time::timeout(within, async {
-        loop {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
+    start_proxy(config).await
 }
 
 fn served_by(headers: &http::HeaderMap) -> &str {
@@ -329,7 +196,8 @@ async fn falls_back_to_b(a: Upstream, a_hits: usize) -> (Duration, http::HeaderM
     let (b, c) = (good_b().await, good_c().await);
     let proxy = proxy(&a, &b, &c).await;
     let started = Instant::now();
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
     let took = started.elapsed();
     assert_b_stream(status, &headers, &body);
     assert_eq!(a.hits(), a_hits, "requests to a");
@@ -343,23 +211,6 @@ async fn falls_back_to_b(a: Upstream, a_hits: usize) -> (Duration, http::HeaderM
     );
     assert!(request.contains("\"model\":\"m\""), "{request}");
     (took, headers)
-}
-
-/// The log of this test binary's proxies: a global subscriber, as a subscriber set as the
-/// default of one test's thread does not see the events whose callsites another test's
-/// thread registered first (their interest is cached as "never").
-fn log() -> MemoryLog {
-    static LOG: std::sync::OnceLock<MemoryLog> = std::sync::OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = MemoryLog::default();
-        let writer = log.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .try_init();
-        log
-    })
-    .clone()
 }
 
 /// Holds `socket` open until the proxy closes it (5 s at most).
@@ -401,7 +252,7 @@ async fn no_head_within_the_timeout_falls_back() {
 
 #[tokio::test]
 async fn a_429_falls_back_and_its_retry_after_is_logged() {
-    let log = log();
+    let log = log::global();
     let a = upstream(|mut socket| async move {
         let body = r#"{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#;
         let _ = socket
@@ -474,7 +325,7 @@ async fn an_error_event_before_content_falls_back_and_the_attempt_is_dropped_at_
     let a = upstream(move |mut socket| {
         let report = report.clone();
         async move {
-            let mut out = head(200, "text/event-stream", "").into_bytes();
+            let mut out = head(200, "text/event-stream", CLOSE).into_bytes();
             out.extend(chunk(role_chunk("a1").as_bytes()));
             out.extend(chunk(
                 b"data: {\"error\":{\"type\":\"server_error\",\"code\":\"overloaded\",\"message\":\"x\"}}\n\n",
@@ -497,7 +348,8 @@ async fn an_error_event_before_content_falls_back_and_the_attempt_is_dropped_at_
     .await;
     let c = good_c().await;
     let proxy = proxy(&a, &b, &c).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
     assert_b_stream(status, &headers, &body);
     assert!(
         !body.contains("a1"),
@@ -516,7 +368,7 @@ async fn an_error_event_before_content_falls_back_and_the_attempt_is_dropped_at_
 async fn a_stream_cut_after_its_role_chunk_falls_back() {
     // The connection closes after the role chunk, mid chunked body.
     let a = upstream(|mut socket| async move {
-        let mut out = head(200, "text/event-stream", "").into_bytes();
+        let mut out = head(200, "text/event-stream", CLOSE).into_bytes();
         out.extend(chunk(role_chunk("a1").as_bytes()));
         let _ = socket.write_all(&out).await;
     })
@@ -540,7 +392,7 @@ async fn a_stream_that_ends_after_its_role_chunk_falls_back() {
 #[tokio::test]
 async fn silence_after_the_role_chunk_falls_back_at_the_idle_timeout() {
     let a = upstream(|mut socket| async move {
-        let mut out = head(200, "text/event-stream", "").into_bytes();
+        let mut out = head(200, "text/event-stream", CLOSE).into_bytes();
         out.extend(chunk(role_chunk("a1").as_bytes()));
         if socket.write_all(&out).await.is_ok() {
             hold(socket).await;
@@ -571,7 +423,8 @@ async fn the_clients_own_errors_do_not_fall_back() {
         .await;
         let (b, c) = (good_b().await, good_c().await);
         let proxy = proxy(&a, &b, &c).await;
-        let (got, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+        let (got, headers, body) =
+            post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
         assert_eq!(got.as_u16(), status, "{body}");
         assert_eq!(served_by(&headers), "a/m", "{headers:?}");
         let error: Value =
@@ -603,7 +456,8 @@ async fn no_fallback_after_the_first_content() {
     .await;
     let (b, c) = (good_b().await, good_c().await);
     let proxy = proxy(&a, &b, &c).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(served_by(&headers), "a/m", "{headers:?}");
     let events: Vec<Value> = data(&body)
@@ -632,7 +486,8 @@ async fn when_every_target_fails_the_last_failure_is_the_answer() {
     let b = failing(503, "b_down", "b is down").await;
     let c = failing(500, "c_broke", "c broke").await;
     let proxy = proxy(&a, &b, &c).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(served_by(&headers), "c/m", "{headers:?}");
     let error: Value =
@@ -652,7 +507,8 @@ async fn a_model_without_fallbacks_does_not_fall_back() {
     let b = failing(503, "b_down", "b is down").await;
     let c = good_c().await;
     let proxy = proxy(&a, &b, &c).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("b/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("b/m", true), BOUND).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(served_by(&headers), "b/m", "{headers:?}");
     let error: Value = serde_json::from_str(&body).unwrap();
@@ -677,7 +533,8 @@ async fn a_whole_answer_falls_back_too() {
     .await;
     let c = good_c().await;
     let proxy = proxy(&a, &b, &c).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", false)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", false), BOUND).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(served_by(&headers), "b/m", "{headers:?}");
     let completion: Value =
@@ -700,7 +557,7 @@ async fn anthropic_falls_back_to_b(a: Upstream) {
     let (b, c) = (good_b().await, good_c().await);
     let proxy = proxy(&a, &b, &c).await;
     let request = json!({"model": "a/m", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, headers, body) = post(proxy, "/v1/messages", request.to_string()).await;
+    let (status, headers, body) = post(proxy, "/v1/messages", request.to_string(), BOUND).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(served_by(&headers), "b/m", "{headers:?}");
     let events: Vec<(&str, Value)> = body
@@ -762,7 +619,7 @@ async fn an_anthropic_client_falls_back_too() {
 #[tokio::test]
 async fn an_anthropic_client_sees_nothing_of_an_attempt_that_failed_after_its_role_chunk() {
     let a = upstream(|mut socket| async move {
-        let mut out = head(200, "text/event-stream", "").into_bytes();
+        let mut out = head(200, "text/event-stream", CLOSE).into_bytes();
         out.extend(chunk(role_chunk("a1").as_bytes()));
         out.extend(chunk(
             b"data: {\"error\":{\"type\":\"server_error\",\"code\":\"overloaded\",\"message\":\"x\"}}\n\n",
@@ -782,7 +639,7 @@ async fn a_whole_anthropic_answer_falls_back_too() {
     let proxy = proxy(&a, &b, &c).await;
     let request =
         json!({"model": "a/m", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, headers, body) = post(proxy, "/v1/messages", request.to_string()).await;
+    let (status, headers, body) = post(proxy, "/v1/messages", request.to_string(), BOUND).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let message: Value =
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: not JSON: {body}"));
@@ -801,13 +658,15 @@ async fn a_fallback_that_cannot_take_the_request_is_skipped() {
     let a = failing(503, "a_down", "a is down").await;
     let (b, c) = (good_b().await, good_c().await);
     let proxy = proxy_with(&a, &b, &c, &["nope/x", "b/m"]).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
     assert_b_stream(status, &headers, &body);
     assert_eq!((a.hits(), b.hits(), c.hits()), (1, 1, 0));
     // With nothing left to try, a's failure is the answer.
     let a = failing(503, "a_down", "a is down").await;
     let proxy = proxy_with(&a, &b, &c, &["nope/x"]).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("a/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("a/m", true), BOUND).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(served_by(&headers), "a/m", "{headers:?}");
     let error: Value = serde_json::from_str(&body).unwrap();

@@ -4,12 +4,13 @@
 //! count and time.
 
 use llm_proxy as app;
-use tower_llm_stream_test_support::log::MemoryLog;
-use tower_llm_stream_test_support::raw;
+use tower_llm_stream_test_support::client::{chat, data, post};
+use tower_llm_stream_test_support::log;
+use tower_llm_stream_test_support::proxy::start_proxy_until;
+use tower_llm_stream_test_support::raw::{self, chunk, closed_within, head, upstream};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::io::Write as _;
@@ -21,48 +22,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 
-/// An upstream that answers every connection with `respond` (after reading the request head
-/// and its body, as declared by content-length).
-async fn upstream<F, Fut>(respond: F) -> SocketAddr
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let respond = Arc::new(respond);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let respond = respond.clone();
-            tokio::spawn(async move {
-                if read_request(&mut socket).await.is_some() {
-                    respond(socket).await;
-                }
-            });
-        }
-    });
-    addr
-}
+/// How long a client waits for the proxy's whole answer.
+const BOUND: Duration = Duration::from_secs(20);
 
 /// Reads one request: its head and body as one text.
 async fn read_request(socket: &mut TcpStream) -> Option<String> {
     let (head, body) = raw::read_request(socket).await?;
     Some(head + &String::from_utf8_lossy(&body))
-}
-
-/// A chunked response head.
-fn head(status: u16, content_type: &str, extra: &str) -> String {
-    format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n{extra}\r\n"
-    )
-}
-
-/// One chunk of a chunked body.
-fn chunk(data: &[u8]) -> Vec<u8> {
-    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// The proxy, with `openai` (OpenAI-compatible) and `anthropic` providers at `upstream`.
@@ -99,73 +65,12 @@ async fn proxy_until(
         ..app::Config::default()
     };
     adjust(&mut config);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        shutdown,
-        grace,
-    ));
-    addr
-}
-
-fn chat(model: &str, stream: bool) -> String {
-    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "Hi"}]})
-        .to_string()
-}
-
-/// Posts `body` and reads the whole answer (under a 20 s bound).
-async fn post(
-    proxy: SocketAddr,
-    path: &str,
-    body: String,
-) -> (StatusCode, http::HeaderMap, String) {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let request = Request::post(format!("http://{proxy}{path}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), async move {
-        let response = client.request(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
-    })
-    .await
-    .expect("the proxy answered within 20 s")
-}
-
-/// The data of each event.
-fn data(body: &str) -> Vec<&str> {
-    body.split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .collect()
-}
-
-/// Whether the peer closed `socket` within `within` (reads until EOF or an error).
-async fn closed_within(socket: &mut TcpStream, within: Duration) -> bool {
-    let mut buf = [0u8; 1024];
-    tokio::time::timeout(within, async {
-        loop {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
+    start_proxy_until(config, shutdown, grace).await
 }
 
 #[tokio::test]
 async fn connections_that_trickle_or_send_nothing_are_closed_after_the_header_timeout() {
-    let up = upstream(|_| async {}).await;
+    let up = upstream(|_| async {}).await.addr();
     let proxy = proxy(up, |c| c.header_timeout = Duration::from_millis(500)).await;
     let mut sockets = Vec::new();
     for _ in 0..20 {
@@ -195,13 +100,13 @@ async fn connections_that_trickle_or_send_nothing_are_closed_after_the_header_ti
         );
     }
     // The proxy still serves.
-    let (status, _, _) = post(proxy, "/health", String::new()).await;
+    let (status, _, _) = post(proxy, "/health", String::new(), BOUND).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]
 async fn a_body_that_stalls_is_a_408_and_its_connection_is_let_go() {
-    let up = upstream(|_| async {}).await;
+    let up = upstream(|_| async {}).await.addr();
     let proxy = proxy(up, |c| c.body_timeout = Duration::from_millis(400)).await;
     for (path, content_type) in [
         ("/v1/chat/completions", "application/json"),
@@ -237,7 +142,7 @@ async fn a_body_that_stalls_is_a_408_and_its_connection_is_let_go() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
-    let up = upstream(|_| async {}).await;
+    let up = upstream(|_| async {}).await.addr();
     let proxy = proxy(up, |c| {
         c.max_connections = 3;
         c.header_timeout = Duration::from_secs(30);
@@ -293,9 +198,16 @@ async fn a_folded_reply_over_the_limit_is_a_502_and_the_upstream_is_let_go() {
             }
         }
     })
-    .await;
+    .await
+    .addr();
     let proxy = proxy(up, |c| c.max_response_bytes = 256 * 1024).await;
-    let (status, _, body) = post(proxy, "/v1/chat/completions", chat("anthropic/c", false)).await;
+    let (status, _, body) = post(
+        proxy,
+        "/v1/chat/completions",
+        chat("anthropic/c", false),
+        BOUND,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["error"]["code"], "response_too_large", "{body}");
@@ -340,9 +252,11 @@ async fn pretty_printed_usage_and_finish_reasons_reach_the_last_chunk() {
         out.extend(b"0\r\n\r\n");
         let _ = socket.write_all(&out).await;
     })
-    .await;
+    .await
+    .addr();
     let proxy = proxy(up, |_| {}).await;
-    let (status, _, body) = post(proxy, "/v1/chat/completions", chat("openai/m", true)).await;
+    let (status, _, body) =
+        post(proxy, "/v1/chat/completions", chat("openai/m", true), BOUND).await;
     assert_eq!(status, StatusCode::OK);
     assert_pretty_outcome(&body);
 }
@@ -388,7 +302,8 @@ async fn compressed_upstreams_are_decoded_and_asked_not_to_compress() {
         }
     });
     let proxy = proxy(up, |_| {}).await;
-    let (status, headers, body) = post(proxy, "/v1/chat/completions", chat("openai/m", true)).await;
+    let (status, headers, body) =
+        post(proxy, "/v1/chat/completions", chat("openai/m", true), BOUND).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(headers.get("content-encoding").is_none(), "{headers:?}");
     assert_pretty_outcome(&body);
@@ -396,6 +311,7 @@ async fn compressed_upstreams_are_decoded_and_asked_not_to_compress() {
         proxy,
         "/v1/chat/completions",
         chat("openai/unauthorized", false),
+        BOUND,
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -431,6 +347,7 @@ async fn endless(every: Duration, gone: Arc<AtomicUsize>) -> SocketAddr {
         }
     })
     .await
+    .addr()
 }
 
 #[tokio::test]
@@ -439,7 +356,8 @@ async fn an_endless_stream_ends_at_the_stream_deadline() {
     let up = endless(Duration::from_millis(20), gone.clone()).await;
     let proxy = proxy(up, |c| c.stream_deadline = Duration::from_millis(700)).await;
     let started = std::time::Instant::now();
-    let (status, _, body) = post(proxy, "/v1/chat/completions", chat("openai/m", true)).await;
+    let (status, _, body) =
+        post(proxy, "/v1/chat/completions", chat("openai/m", true), BOUND).await;
     assert_eq!(status, StatusCode::OK);
     let last = data(&body).last().copied().unwrap();
     let error: Value = serde_json::from_str(last).unwrap();
@@ -475,14 +393,10 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
             }
         }
     })
-    .await;
+    .await
+    .addr();
     // The proxy's log, to see the stream recorded as stalled.
-    let log = MemoryLog::default();
-    let writer = log.clone();
-    let _ = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init();
+    let log = log::global();
     let proxy = proxy(up, |c| c.timeout = Duration::from_millis(800)).await;
     let mut socket = TcpStream::connect(proxy).await.unwrap();
     let body = chat("openai/m", true);
@@ -531,14 +445,19 @@ async fn at_the_end_of_the_grace_open_streams_get_server_shutting_down() {
     let client = tokio::spawn(post(
         proxy,
         "/v1/messages",
-        json!({"model": "openai/m", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
+        json!({"model": "openai/m", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string(), BOUND,
     ));
-    let chat_client = tokio::spawn(post(proxy, "/v1/chat/completions", chat("openai/m", true)));
+    let chat_client = tokio::spawn(post(
+        proxy,
+        "/v1/chat/completions",
+        chat("openai/m", true),
+        BOUND,
+    ));
     // A client that wanted one object: the folded stream ends early, a 503 in its API.
     let whole_client = tokio::spawn(post(
         proxy,
         "/v1/messages",
-        json!({"model": "openai/m", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
+        json!({"model": "openai/m", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}).to_string(), BOUND,
     ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.send(()).unwrap();
@@ -559,7 +478,7 @@ async fn at_the_end_of_the_grace_open_streams_get_server_shutting_down() {
 
 #[tokio::test]
 async fn http2_clients_get_bounded_streams_and_rapid_resets_end_the_connection() {
-    let up = upstream(|_| async {}).await;
+    let up = upstream(|_| async {}).await.addr();
     let proxy = proxy(up, |_| {}).await;
     let socket = TcpStream::connect(proxy).await.unwrap();
     let (mut client, connection) = h2::client::handshake(socket).await.unwrap();
@@ -607,13 +526,19 @@ async fn http2_clients_get_bounded_streams_and_rapid_resets_end_the_connection()
         "2,000 rapid resets and the connection is still open"
     );
     // The proxy still serves others.
-    let (status, _, _) = post(proxy, "/v1/chat/completions", chat("demo/instant", false)).await;
+    let (status, _, _) = post(
+        proxy,
+        "/v1/chat/completions",
+        chat("demo/instant", false),
+        BOUND,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn http2_connections_announce_their_stream_limit() {
-    let up = upstream(|_| async {}).await;
+    let up = upstream(|_| async {}).await.addr();
     let proxy = proxy(up, |_| {}).await;
     let socket = TcpStream::connect(proxy).await.unwrap();
     let (client, mut connection) = h2::client::handshake(socket).await.unwrap();
@@ -636,7 +561,7 @@ async fn http2_connections_announce_their_stream_limit() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
-    let up = upstream(|_| async {}).await;
+    let up = upstream(|_| async {}).await.addr();
     let proxy = proxy(up, |c| c.header_timeout = Duration::from_millis(500)).await;
     let mut socket = TcpStream::connect(proxy).await.unwrap();
     socket

@@ -2,12 +2,12 @@
 //! demo provider, then a scrape whose exposition text is parsed and checked value by value.
 
 use llm_proxy as app;
+use tower_llm_stream_test_support::client::{client, data, send};
+use tower_llm_stream_test_support::proxy::start_proxy;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,40 +15,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_llm_stream::provider::{Provider, ProviderKind};
 
-type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-fn client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
 /// The proxy with its default configuration (the demo provider only) and `api_key`.
 async fn start(api_key: Option<&str>) -> SocketAddr {
     let config = app::Config {
         api_key: api_key.map(str::to_owned),
         ..app::Config::default()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    addr
-}
-
-async fn send(
-    addr: SocketAddr,
-    request: http::request::Builder,
-    body: impl Into<Bytes>,
-) -> (http::response::Parts, String) {
-    let uri = format!("http://{addr}{}", request.uri_ref().unwrap());
-    let request = request.uri(uri).body(Full::new(body.into())).unwrap();
-    let response = client().request(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (parts, String::from_utf8(body.to_vec()).unwrap())
+    start_proxy(config).await
 }
 
 /// A streamed chat request that asks for usage.
@@ -66,8 +39,8 @@ async fn stream_chat(addr: SocketAddr, model: &str, prompt: &str) -> (StatusCode
 
 /// The `data:` payloads of a standard stream, `[DONE]` left out.
 fn data_events(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data: ")))
+    data(body)
+        .into_iter()
         .filter(|data| *data != "[DONE]")
         .map(|data| serde_json::from_str(data).unwrap())
         .collect()
@@ -478,14 +451,7 @@ async fn a_fallback_is_counted_for_the_target_that_failed() {
         "down/some-model".to_owned(),
         vec!["demo/instant".to_owned()],
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let addr = start_proxy(config).await;
 
     let (status, body) = stream_chat(addr, "down/some-model", "hello").await;
     assert_eq!(status, StatusCode::OK, "{body}");

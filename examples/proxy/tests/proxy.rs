@@ -4,6 +4,8 @@
 
 use llm_proxy as app;
 use tower_llm_stream_test_support as common;
+use tower_llm_stream_test_support::client::{self, client};
+use tower_llm_stream_test_support::proxy::start_proxy;
 
 use bytes::Bytes;
 use common::dialects::{assert_standard, chat_chunks, client_view, run_stack_as};
@@ -11,7 +13,6 @@ use common::script::{ScriptBody, Step, data, wait_secs};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -217,21 +218,8 @@ async fn start(adjust: impl FnOnce(&mut app::Config)) -> Harness {
         ..app::Config::default()
     };
     adjust(&mut config);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let proxy = start_proxy(config).await;
     Harness { proxy, recorder }
-}
-
-type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-fn client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build_http()
 }
 
 impl Harness {
@@ -240,16 +228,7 @@ impl Harness {
         request: http::request::Builder,
         body: impl Into<Bytes>,
     ) -> (http::response::Parts, String) {
-        let uri = format!("http://{}{}", self.proxy, request.uri_ref().unwrap());
-        let request = request.uri(uri).body(Full::new(body.into())).unwrap();
-        let response = client().request(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_else(|e| panic!("the body failed: {e}"));
-        (parts, String::from_utf8(body.to_vec()).unwrap())
+        client::send(self.proxy, request, body).await
     }
 
     /// A streaming chat request to `provider`; it must succeed.

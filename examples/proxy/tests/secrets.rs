@@ -3,7 +3,9 @@
 //! `RUST_LOG=trace`.
 
 use llm_proxy as app;
+use tower_llm_stream_test_support::client::client;
 use tower_llm_stream_test_support::log::MemoryLog;
+use tower_llm_stream_test_support::proxy::start_proxy;
 use tower_llm_stream_test_support::raw;
 
 use bytes::Bytes;
@@ -134,16 +136,8 @@ async fn echoed_keys_never_reach_the_client_or_the_log() {
         .with_writer(make)
         .with_ansi(false)
         .init();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(
-        listener,
-        app::Proxy::new(config),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
+    let proxy = start_proxy(config).await;
+    let client = client();
     let mut seen = String::new();
     for provider in [
         "openai",

@@ -60,6 +60,7 @@ pub struct Seen {
     pub usage: Value,
 }
 
+/// What a client accumulates from these standard chunks.
 pub fn client_view(chunks: &[Value]) -> Seen {
     let mut seen = Seen::default();
     for chunk in chunks {

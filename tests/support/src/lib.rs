@@ -13,6 +13,7 @@ pub struct Seen {
     pub retry: Option<u64>,
 }
 
+/// A [`Seen`] event from its fields.
 pub fn seen(event: Option<&str>, data: &str, id: Option<&str>, retry: Option<u64>) -> Seen {
     Seen {
         event: event.map(str::to_owned),
@@ -93,11 +94,15 @@ pub fn events_any_chunking(input: &[u8]) -> Vec<Seen> {
     whole
 }
 
+/// The bytes of a captured stream under `tests/fixtures/`.
 pub fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("cannot read {full}: {e}"))
 }
+pub mod client;
 pub mod log;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod raw;
 pub mod script;
 

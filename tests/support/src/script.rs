@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
 
+/// One step of a [`ScriptBody`].
 #[derive(Clone, Debug)]
 pub enum Step {
     Data(Bytes),
@@ -21,14 +22,17 @@ pub enum Step {
     Stall,
 }
 
+/// A step that yields `text` as one data frame.
 pub fn data(text: impl Into<Bytes>) -> Step {
     Step::Data(text.into())
 }
 
+/// A step that waits `secs` seconds (of tokio's clock).
 pub fn wait_secs(secs: f64) -> Step {
     Step::Wait(Duration::from_secs_f64(secs))
 }
 
+/// A body that plays its steps in order.
 pub struct ScriptBody {
     steps: VecDeque<Step>,
     sleep: Option<Pin<Box<Sleep>>>,
@@ -37,6 +41,7 @@ pub struct ScriptBody {
 }
 
 impl ScriptBody {
+    /// A body of these steps.
     pub fn new(steps: impl IntoIterator<Item = Step>) -> Self {
         ScriptBody {
             steps: steps.into_iter().collect(),
