@@ -472,3 +472,63 @@ async fn without_targets_the_stream_is_the_same_as_without_the_layer() {
     let response = without.oneshot(request_to("a")).await.unwrap();
     assert_eq!(with_layer, frames(response.into_body()).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_client_a_stream_is_for_survives_a_fallback() {
+    let targets = Targets::new(&[("a", Script::Refuse), ("b", good("b")), ("c", good("c"))]);
+    let mut request = with_fallbacks();
+    request
+        .extensions_mut()
+        .insert(StreamLabels::new("a", "m").client("team-a"));
+    let (_, _, summary) = run(&targets, request).await;
+    assert_eq!(summary.provider.as_deref(), Some("b"));
+    assert_eq!(
+        summary.client.as_deref(),
+        Some("team-a"),
+        "metered to the client"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn azure_filter_chunks_and_failed_responses_do_not_commit() {
+    // Azure's first chunk has no choices; a Responses stream can fail before any output.
+    let azure = sse(vec![
+        data("data: {\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0}]}\n\n"),
+        data(
+            "data: {\"error\":{\"type\":\"server_error\",\"code\":\"overloaded\",\"message\":\"x\"}}\n\n",
+        ),
+    ]);
+    let targets = Targets::new(&[("a", azure), ("b", good("b")), ("c", good("c"))]);
+    let (_, out, summary) = run(&targets, with_fallbacks()).await;
+    assert!(!text(&out).contains("prompt_filter_results"), "{out:?}");
+    assert_eq!(summary.fallbacks[0].reason, "overloaded");
+
+    let failed = sse(vec![
+        data(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_a\"}}\n\n",
+        ),
+        data(
+            "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":1,\"response\":{\"id\":\"resp_a\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"x\"}}}\n\n",
+        ),
+    ]);
+    let targets = Targets::new(&[("a", failed), ("b", good("b")), ("c", good("c"))]);
+    let (_, out, summary) = run(&targets, with_fallbacks()).await;
+    assert!(!text(&out).contains("resp_a"), "{out:?}");
+    assert_eq!(summary.fallbacks[0].reason, "server_error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_holds_too_much_before_content_commits() {
+    // Role chunks past the 64 KiB held before the commit: committed there, no fallback.
+    let mut steps: Vec<Step> = (0..600).map(|_| role("a")).collect();
+    steps.push(Step::Fail("reset"));
+    let targets = Targets::new(&[("a", sse(steps)), ("b", good("b")), ("c", good("c"))]);
+    let (_, out, summary) = run(&targets, with_fallbacks()).await;
+    assert_eq!(targets.calls(), ["a"]);
+    assert!(summary.fallbacks.is_empty());
+    assert!(
+        out.last().unwrap().contains("\"error\""),
+        "{:?}",
+        out.last()
+    );
+}

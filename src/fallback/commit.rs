@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 /// What a frame before the commit means.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// Nothing the client needs yet (a role chunk, a lifecycle event, a keep-alive): held.
+    /// Nothing at all (a keep-alive, an empty frame): dropped, the client is not waiting
+    /// for bytes yet.
+    Skip,
+    /// Nothing the client needs yet (a role chunk, a lifecycle event): held.
     Hold,
     /// Content, a finish, the end: the stream commits to this attempt.
     Commit,
@@ -46,11 +49,15 @@ const HELD_EVENTS: &[&[u8]] = &[
 /// The verdict on one standard frame before the commit (the rare path: a few frames per
 /// stream, then never again).
 pub(super) fn verdict(frame: &[u8]) -> Verdict {
-    if is_comment_only(frame) {
-        return Verdict::Hold;
+    if frame.is_empty() || is_comment_only(frame) {
+        return Verdict::Skip;
     }
     if is_error_event(frame) {
         return Verdict::Fail(error_event_code(frame));
+    }
+    if frame.starts_with(b"event: response.failed\n") {
+        // A Responses stream that failed before any output: its error's code.
+        return Verdict::Fail(failed_code(frame).unwrap_or_else(|| "response_failed".to_owned()));
     }
     if is_done(frame) {
         return Verdict::Commit;
@@ -70,11 +77,24 @@ pub(super) fn verdict(frame: &[u8]) -> Verdict {
         return Verdict::Commit;
     };
     match serde_json::from_slice::<Chunk<'_>>(data) {
+        // Azure's first chunk: no choices, its prompt filter results.
         Ok(Chunk {
             choices: Some(choices),
-        }) if !choices.is_empty() && choices.iter().all(Choice::is_empty) => Verdict::Hold,
+            usage: None,
+        }) if choices.iter().all(Choice::is_empty) => Verdict::Hold,
         _ => Verdict::Commit,
     }
+}
+
+/// The `response.error.code` of a `response.failed` event.
+fn failed_code(frame: &[u8]) -> Option<String> {
+    let data = frame
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"data: "))?;
+    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    value["response"]["error"]["code"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// A chat or completion chunk, as far as the commit cares.
@@ -82,6 +102,8 @@ pub(super) fn verdict(frame: &[u8]) -> Verdict {
 struct Chunk<'a> {
     #[serde(borrow)]
     choices: Option<Vec<Choice<'a>>>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +137,7 @@ mod tests {
     #[test]
     fn frames_before_content_are_held() {
         for frame in [
-            &b": keep-alive\n\n"[..],
+            &b"data: {\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0}]}\n\n"[..],
             b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
             b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"refusal\":null}}]}\n\n",
             b"data: {\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":null}]}\n\n",
@@ -146,7 +168,15 @@ mod tests {
     }
 
     #[test]
+    fn keep_alives_and_empty_frames_are_dropped() {
+        assert_eq!(verdict(b": keep-alive\n\n"), Verdict::Skip);
+        assert_eq!(verdict(b""), Verdict::Skip);
+    }
+
+    #[test]
     fn error_events_fail_with_their_code() {
+        let failed = b"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"x\"}}}\n\n";
+        assert_eq!(verdict(failed), Verdict::Fail("server_error".into()));
         let frame = crate::standard::error_frame("server_error", "stream_idle_timeout", "idle");
         assert_eq!(verdict(&frame), Verdict::Fail("stream_idle_timeout".into()));
         let typed = b"event: error\ndata: {\"type\":\"error\",\"code\":\"overloaded\"}\n\n";

@@ -181,16 +181,9 @@ where
         loop {
             match &mut plan.phase {
                 Phase::Readying(request) => {
-                    if let Err(e) = ready!(plan.service.poll_ready(cx)) {
-                        tracing::debug!(error = %e, "a fallback target's service is not ready");
-                        let (next, skipped) = plan.next_target();
-                        let Some(next) = next else {
-                            return Poll::Ready(Err(e));
-                        };
-                        let attempt = FailedAttempt::new(plan.labels.take(), "service_unavailable");
-                        plan.phase = plan.fall_back(attempt, skipped, next);
-                        continue;
-                    }
+                    // A service that failed to get ready stays failed (tower's contract): no
+                    // other target can be tried on it.
+                    ready!(plan.service.poll_ready(cx))?;
                     let request = request.take().expect("a request to send");
                     this.future.set(plan.service.call(request));
                     plan.phase = Phase::Calling;
@@ -199,6 +192,7 @@ where
                     let response = match ready!(this.future.as_mut().poll(cx)) {
                         Ok(response) => response,
                         Err(e) => {
+                            tracing::debug!(error = %e, "a target's service failed without a response");
                             let (next, skipped) = plan.next_target();
                             let Some(next) = next else {
                                 plan.failed.extend(skipped);
@@ -276,14 +270,16 @@ where
                     let failure = match ready!(body.as_mut().poll_frame(cx)) {
                         Some(Ok(frame)) => {
                             let verdict = match frame.data_ref() {
-                                Some(data) => {
-                                    *held_bytes += data.len();
-                                    verdict(data)
-                                }
+                                Some(data) => verdict(data),
                                 None => Verdict::Commit,
                             };
+                            if verdict == Verdict::Skip {
+                                continue;
+                            }
+                            *held_bytes += frame.data_ref().map_or(0, Bytes::len);
                             held.push_back(frame);
                             match verdict {
+                                Verdict::Skip => continue,
                                 Verdict::Hold if *held_bytes <= plan.max_held => continue,
                                 Verdict::Hold | Verdict::Commit => None,
                                 Verdict::Fail(code) if code == SHUTTING_DOWN => None,

@@ -134,7 +134,14 @@ impl<C: OnStreamEnd> Recorder<C> {
         );
         if let Some(late) = parts.extensions.get::<StreamLabels>() {
             record_labels(&self.span, late);
-            self.labels = Some(late.clone());
+            // Who the stream is for stays the request's when the response does not say
+            // (a fallback target's labels name its provider and model only).
+            let client = self.labels.take().and_then(|l| l.client);
+            let mut late = late.clone();
+            if late.client.is_none() {
+                late.client = client;
+            }
+            self.labels = Some(late);
         }
         if let Some(fallbacks) = parts.extensions.get::<FallbackAttempts>() {
             self.span

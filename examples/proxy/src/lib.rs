@@ -358,16 +358,13 @@ impl Proxy {
         };
         // Read for its model only (borrowed); the body is forwarded from its bytes.
         let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        let (model, stream) = match serde_json::from_slice::<ModelField<'_>>(&body)
+        let model = match serde_json::from_slice::<ModelField<'_>>(&body)
             .ok()
             .filter(|_| object)
         {
-            Some(fields) => (
-                fields
-                    .model
-                    .and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok()),
-                fields.streams(endpoint),
-            ),
+            Some(ModelField { model }) => {
+                model.and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok())
+            }
             None => return invalid_json(&body),
         };
         let Some(model) = model else {
@@ -388,7 +385,8 @@ impl Proxy {
             endpoint: Some(endpoint),
             headers: parts.headers,
             body,
-            stream,
+            map: None,
+            stream: None,
             gemini: None,
         };
         self.answer(ask, model).await
@@ -536,7 +534,8 @@ impl Proxy {
             endpoint: None,
             headers,
             body,
-            stream,
+            map: Some(map),
+            stream: Some(stream),
             gemini,
         };
         self.answer(ask, model).await
@@ -548,25 +547,30 @@ impl Proxy {
     async fn answer(self, ask: Ask, model: String) -> Response<ProxyBody> {
         let api = ask.api;
         let fallbacks = self.inner.config.fallbacks.get(&model).cloned();
-        let mut request = match self.prepare(&ask, &model) {
-            Ok(request) => request,
+        let (mut request, stream) = match self.prepare(&ask, &model) {
+            Ok(prepared) => prepared,
             Err(e) => return in_api(api, refused(e)).await,
         };
+        // The targets after it prepare the request as the first one read it.
+        let mut ask = ask;
+        ask.stream = Some(stream);
         let ask = Arc::new(ask);
         if let Some(fallbacks) = fallbacks {
             // Every target renders into the client's API (a native stream is recognised and
             // passed as it is), whichever serves.
-            if ask.stream && api != ClientApi::ChatCompletions {
+            if stream && api != ClientApi::ChatCompletions {
                 request.extensions_mut().insert(api);
             }
             let mut targets = FallbackTargets::new();
             for fallback in fallbacks {
                 let (proxy, ask) = (self.clone(), ask.clone());
                 targets = targets.then(move || {
-                    let mut request = proxy.prepare(&ask, &fallback).map_err(|e| {
-                        FailedAttempt::new(None, format!("{fallback}: {} ({})", e.code, e.message))
+                    let (mut request, _) = proxy.prepare(&ask, &fallback).map_err(|e| {
+                        let (provider, model) = fallback.split_once('/').unwrap_or(("", &fallback));
+                        let labels = StreamLabels::new(provider.to_owned(), model.to_owned());
+                        FailedAttempt::new(Some(labels), format!("{} ({})", e.code, e.message))
                     })?;
-                    if ask.stream && ask.api != ClientApi::ChatCompletions {
+                    if stream && ask.api != ClientApi::ChatCompletions {
                         request.extensions_mut().insert(ask.api);
                     }
                     Ok(request)
@@ -575,7 +579,7 @@ impl Proxy {
             request.extensions_mut().insert(targets);
         }
         let response = self.forward(request).await;
-        if ask.stream {
+        if stream {
             return response;
         }
         // A whole answer: an upstream that could only stream (a translated provider) is folded.
@@ -602,11 +606,12 @@ impl Proxy {
     /// The upstream request for one target (`provider/model`) of a client's request: the
     /// OpenAI-compatible body rewritten, a native request forwarded as it is, or the request
     /// translated into the standard chat request for the target's API.
+    /// Also whether the client asked for a stream.
     fn prepare(
         &self,
         ask: &Ask,
         model: &str,
-    ) -> Result<Request<UpstreamRequestBody>, RequestError> {
+    ) -> Result<(Request<UpstreamRequestBody>, bool), RequestError> {
         let route = self.inner.providers.route(model)?;
         let openai = route.provider.kind() == ProviderKind::OpenAiCompatible;
         let upstream = match ask.endpoint {
@@ -615,26 +620,40 @@ impl Proxy {
             Some(endpoint) => Some(route.prepare_bytes(endpoint, &ask.body)?),
             None => None,
         };
-        let (upstream, api) = match upstream {
-            Some(upstream) => (upstream, None),
+        let (upstream, api, stream) = match upstream {
+            Some(upstream) => {
+                let stream = ask.stream.unwrap_or(upstream.stream);
+                (upstream, None, stream)
+            }
             None => {
-                let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&ask.body) else {
-                    return Err(RequestError::bad_request(
-                        "invalid_json",
-                        "the request body must be a JSON object",
-                    ));
+                let parsed;
+                let map = match &ask.map {
+                    Some(map) => map,
+                    None => match serde_json::from_slice::<Value>(&ask.body) {
+                        Ok(Value::Object(map)) => {
+                            parsed = map;
+                            &parsed
+                        }
+                        _ => {
+                            return Err(RequestError::bad_request(
+                                "invalid_json",
+                                "the request body must be a JSON object",
+                            ));
+                        }
+                    },
                 };
-                let native = ask
+                let stream = ask
                     .stream
-                    .then(|| route.prepare_native(ask.api, map.clone()));
+                    .unwrap_or_else(|| map.get("stream").and_then(Value::as_bool) == Some(true));
+                let native = stream.then(|| route.prepare_native(ask.api, map.clone()));
                 match native.flatten() {
                     // The client speaks the provider's own API: forwarded as it is.
-                    Some(native) => (native?, Some(ask.api)),
+                    Some(native) => (native?, Some(ask.api), stream),
                     None => {
-                        let mut chat = chat_request(ask.api, &map, true)?;
+                        let mut chat = chat_request(ask.api, map, true)?;
                         chat["model"] = model.into();
                         let upstream = route.prepare(Endpoint::ChatCompletions, chat)?;
-                        (upstream, ask.stream.then_some(ask.api))
+                        (upstream, stream.then_some(ask.api), stream)
                     }
                 }
             }
@@ -654,7 +673,7 @@ impl Proxy {
         if let Some(api) = api {
             request.extensions_mut().insert(api);
         }
-        Ok(request)
+        Ok((request, stream))
     }
 
     /// Anthropic's `count_tokens`, forwarded to an Anthropic provider (the only one that can
@@ -944,26 +963,11 @@ pub static SERVED_BY: http::HeaderName = http::HeaderName::from_static("x-served
 #[derive(Clone, Copy)]
 struct Forwarded;
 
-/// A request body's `model`, and whether it asks for a stream, as raw JSON; the rest skipped.
+/// A request body's `model`, as raw JSON; the rest skipped.
 #[derive(serde::Deserialize)]
 struct ModelField<'a> {
     #[serde(default, borrow)]
     model: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow)]
-    stream: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow)]
-    stream_format: Option<&'a serde_json::value::RawValue>,
-}
-
-impl ModelField<'_> {
-    /// Whether the client asked for a stream: `"stream": true`, or for speech
-    /// `"stream_format": "sse"`.
-    fn streams(&self, endpoint: Endpoint) -> bool {
-        match endpoint {
-            Endpoint::Speech => self.stream_format.is_some_and(|f| f.get() == "\"sse\""),
-            _ => self.stream.is_some_and(|s| s.get() == "true"),
-        }
-    }
 }
 
 /// What a client asked for, kept to prepare the request of each target: its model's, then
@@ -974,7 +978,11 @@ struct Ask {
     endpoint: Option<Endpoint>,
     headers: http::HeaderMap,
     body: Bytes,
-    stream: bool,
+    /// The body read, when a route had to read it (Anthropic, Gemini): not read twice.
+    map: Option<serde_json::Map<String, Value>>,
+    /// Whether the client asked for a stream; `None`: as its OpenAI body says, read where the
+    /// request is prepared.
+    stream: Option<bool>,
     gemini: Option<GeminiStream>,
 }
 

@@ -247,7 +247,8 @@ async fn no_head_within_the_timeout_falls_back() {
         took >= TIMEOUT - Duration::from_millis(50),
         "answered before the head timeout: {took:?}"
     );
-    assert!(took < TIMEOUT * 3, "{took:?}");
+    // Bounded, with room for a loaded machine.
+    assert!(took < TIMEOUT * 6, "{took:?}");
 }
 
 #[tokio::test]
@@ -263,7 +264,8 @@ async fn a_429_falls_back_and_its_retry_after_is_logged() {
     let (took, headers) = falls_back_to_b(a, 1).await;
     // Noted, never slept on; a's header is not in b's answer.
     assert!(headers.get("retry-after").is_none(), "{headers:?}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Not slept on: well under the retry-after of 7 s.
+    assert!(took < Duration::from_secs(6), "{took:?}");
     // The log is the whole binary's: this test's lines are those of a's 429.
     let ours = |text: &str| -> Vec<String> {
         text.lines()
@@ -331,7 +333,7 @@ async fn an_error_event_before_content_falls_back_and_the_attempt_is_dropped_at_
                 b"data: {\"error\":{\"type\":\"server_error\",\"code\":\"overloaded\",\"message\":\"x\"}}\n\n",
             ));
             socket.write_all(&out).await.unwrap();
-            let closed = closed_within(&mut socket, Duration::from_secs(1)).await;
+            let closed = closed_within(&mut socket, Duration::from_secs(3)).await;
             report.send_replace(Some(closed));
         }
     })
@@ -404,7 +406,8 @@ async fn silence_after_the_role_chunk_falls_back_at_the_idle_timeout() {
         took >= TIMEOUT - Duration::from_millis(50),
         "answered before the idle timeout: {took:?}"
     );
-    assert!(took < TIMEOUT * 3, "{took:?}");
+    // Bounded, with room for a loaded machine.
+    assert!(took < TIMEOUT * 6, "{took:?}");
 }
 
 #[tokio::test]

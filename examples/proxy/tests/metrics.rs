@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tower_llm_stream::provider::{Provider, ProviderKind};
 
 /// The proxy with its default configuration (the demo provider only) and `api_key`.
@@ -434,10 +433,8 @@ fn the_parser_reads_labels_escapes_and_infinities() {
 
 #[tokio::test]
 async fn a_fallback_is_counted_for_the_target_that_failed() {
-    // An upstream that refuses connections: a port bound, then let go.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let down = closed.local_addr().unwrap();
-    drop(closed);
+    // An upstream that refuses connections.
+    let down = tower_llm_stream_test_support::raw::refusing().await.addr();
     let mut config = app::Config::default();
     config.providers.insert(
         Provider::new(
@@ -474,10 +471,12 @@ async fn a_fallback_is_counted_for_the_target_that_failed() {
     assert_eq!(outcomes.len(), 1, "{}", scrape.text);
     assert_eq!(outcomes[0].value, 1.0);
     assert_eq!(outcomes[0].labels["outcome"], "completed");
+    // Recorded for the target that served, not the one that failed.
     let served = [
         outcomes[0].labels["gen_ai_provider_name"].as_str(),
         outcomes[0].labels["gen_ai_request_model"].as_str(),
     ];
+    assert_eq!(served, ["demo", "instant"]);
     let usage = [
         ("gen_ai_provider_name", served[0]),
         ("gen_ai_request_model", served[1]),
