@@ -254,10 +254,15 @@ impl StreamStore for MemoryStore {
                 let Some(entry) = streams.live(id, now) else {
                     return Ok(None);
                 };
-                let from = usize::try_from(after)
-                    .unwrap_or(usize::MAX)
-                    .min(entry.events.len());
-                let to = entry.events.len().min(from + READ_BATCH);
+                // A reader that claims more events than there are gets none until there are
+                // more than it claims.
+                let len = entry.events.len();
+                let from = usize::try_from(after).unwrap_or(usize::MAX);
+                let (from, to) = if from >= len {
+                    (len, len)
+                } else {
+                    (from, len.min(from + READ_BATCH))
+                };
                 let mut state = entry.state;
                 if state.is_live() && entry.lease_until <= now {
                     state = StreamState::ProducerLost;

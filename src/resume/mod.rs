@@ -13,6 +13,13 @@
 //!
 //! Requests without the extension pass through untouched.
 //!
+//! # Stores
+//!
+//! [`MemoryStore`] keeps the streams in this process (bounded in bytes): a stream resumes only
+//! on the process that produces it. `RedisStore` (feature `redis`) keeps them in Redis, on
+//! Redis Streams, every key with a TTL: every replica sharing the Redis resumes (and cancels)
+//! any stream, and a stream is still produced once, by the replica that started it.
+//!
 //! # Example
 //!
 //! ```
@@ -48,12 +55,16 @@ mod body;
 mod layer;
 mod memory;
 mod produce;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod service;
 pub mod store;
 
 pub use self::body::ResumeBody;
 pub use self::layer::ResumeLayer;
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis_store::RedisStore;
 pub use self::service::{Resume, ResumeResponseBody};
 pub use self::store::{Read, StoreError, StoredEvent, StreamState, StreamStore};
 

@@ -103,7 +103,7 @@ pub trait StreamStore: Clone + Send + Sync + Unpin + 'static {
         state: StreamState,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Asks the producer to stop (it learns it at its next heartbeat, or at once in memory);
+    /// Asks the producer to stop (it learns it at its next heartbeat, within [`HEARTBEAT`]);
     /// `false` when there is no such stream.
     fn cancel(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

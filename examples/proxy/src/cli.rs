@@ -1,6 +1,7 @@
 //! The proxy's command line and its process: worker threads, each a single-threaded runtime
 //! with its own listening socket, and the shutdown signal.
 
+use crate::resume::ResumeConfig;
 use crate::{Config, Proxy, listen, routable};
 use std::time::Duration;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
@@ -27,6 +28,7 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                  [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
                  [--header-timeout SECS] [--body-timeout SECS] [--stream-deadline SECS]
                  [--max-connections N] [--max-response-bytes N] [--otlp-endpoint URL]
+                 [--resumable [--resume-ttl SECS]]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30); a
@@ -56,6 +58,14 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
   --upstream-http2          HTTP/2 to upstreams: by ALPN over TLS, with prior knowledge (h2c)
                             over plain HTTP; up to 100 streams share a connection (far less
                             memory per open stream, a wakeup per chunk more)
+  --resumable               resumable streams: a streamed chat or text completion sent with the
+                            header x-resumable: 1 gets x-stream-id: ID and an id: N on each
+                            event, runs to its end even when its client leaves, and is read
+                            again with GET /v1/streams/ID and Last-Event-ID: N (the events
+                            after N, then the rest live); DELETE /v1/streams/ID stops it. Kept
+                            in this process's memory
+  --resume-ttl SECS         how long a resumable stream stays readable after its last event
+                            (default 600)
   --otlp-endpoint URL       export each stream's llm_stream span to an OpenTelemetry collector
                             over OTLP/HTTP, to URL/v1/traces (e.g. http://127.0.0.1:4318); needs
                             a build with `cargo run -p llm-proxy --features otlp`
@@ -115,6 +125,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut listen = "127.0.0.1:8080".to_owned();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut otlp = None;
+    let (mut resumable, mut resume_ttl) = (false, None);
     let mut config = Config {
         providers: Providers::from_env().map_err(|e| e.to_string())?,
         api_key: std::env::var("PROXY_API_KEY")
@@ -184,6 +195,10 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
                     .ok_or("--otlp-endpoint needs a URL, e.g. http://127.0.0.1:4318")?;
                 otlp = Some(otlp_endpoint("--otlp-endpoint", url)?);
             }
+            "--resumable" => resumable = true,
+            "--resume-ttl" => resume_ttl = Some(seconds("--resume-ttl", args.next())?),
+            // --redis-url URL (issue 19, the library's RedisStore, feature `redis`): read it
+            // here, and pick the store below.
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -200,6 +215,14 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
         {
             otlp = Some(otlp_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", url)?);
         }
+    }
+    if resumable {
+        let ttl = resume_ttl.unwrap_or(ResumeConfig::DEFAULT_TTL);
+        // The store: `Store::Redis` when --redis-url is given (to add with the Redis store),
+        // else this process's memory.
+        config.resume = Some(ResumeConfig::memory(ttl));
+    } else if resume_ttl.is_some() {
+        return Err("--resume-ttl needs --resumable".to_owned());
     }
     check_fallbacks(&config)?;
     Ok(Options {
@@ -391,5 +414,22 @@ mod tests {
         }
         let error = parse(&["--otlp-endpoint"]).unwrap_err();
         assert!(error.contains("needs a URL"), "{error}");
+    }
+
+    #[test]
+    fn resumable_streams_and_their_ttl() {
+        assert!(parse(&[]).unwrap().config.resume.is_none());
+        let resume = parse(&["--resumable"]).unwrap().config.resume.unwrap();
+        assert_eq!(resume.ttl, std::time::Duration::from_secs(600));
+        let resume = parse(&["--resume-ttl", "30", "--resumable"])
+            .unwrap()
+            .config
+            .resume
+            .unwrap();
+        assert_eq!(resume.ttl, std::time::Duration::from_secs(30));
+        let error = parse(&["--resume-ttl", "30"]).unwrap_err();
+        assert!(error.contains("needs --resumable"), "{error}");
+        let error = parse(&["--resumable", "--resume-ttl", "x"]).unwrap_err();
+        assert!(error.contains("--resume-ttl"), "{error}");
     }
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod multipart;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod resume;
 pub mod upstream;
 pub mod util;
 
@@ -39,6 +40,7 @@ use tower_llm_stream::provider::{AnyDialect, ClientApi, Endpoint, ProviderKind, 
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
 use tower_llm_stream::redact::{RedactBody, Secrets};
 use tower_llm_stream::render::whole_response;
+use tower_llm_stream::resume::{Resumable, ResumeLayer, ResumeResponseBody};
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::sse::is_event_stream;
 use tower_llm_stream::timeout::{Shutdown, StreamTimeoutLayer};
@@ -90,6 +92,9 @@ pub struct Config {
     /// default). Clones share it: the worker threads' proxies, each built from a clone of the
     /// configuration, record into one registry, and one scrape shows them all.
     pub metrics: metrics::Metrics,
+    /// Resumable streams (`--resumable`, `--resume-ttl`): `None` when off. Clones share the
+    /// store, so a stream started on one worker thread can be resumed on any.
+    pub resume: Option<resume::ResumeConfig>,
 }
 
 impl Default for Config {
@@ -110,6 +115,7 @@ impl Default for Config {
             stream_deadline: Duration::from_secs(30 * 60),
             fallbacks: std::collections::BTreeMap::new(),
             metrics: metrics::Metrics::default(),
+            resume: None,
         }
     }
 }
@@ -251,6 +257,13 @@ impl Proxy {
                 _ => not_allowed("GET"),
             };
         }
+        if let Some(id) = path.strip_prefix(resume::STREAMS_PATH) {
+            if let Some(refused) = self.check_key(&request, ClientApi::ChatCompletions) {
+                return refused;
+            }
+            let id = id.trim_end_matches('/').to_owned();
+            return self.stream_route(request, id).await;
+        }
         if let Some(client_route) = ClientRoute::parse(path) {
             let api = client_route.api();
             if let Some(refused) = self.check_key(&request, api) {
@@ -341,6 +354,13 @@ impl Proxy {
         if util::content_length(request.headers()).is_some_and(|n| n > limit as u64) {
             return too_large(limit as u64);
         }
+        let resumable = match resume::asked(self.inner.config.resume.as_ref(), request.headers()) {
+            Ok(true) if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions) => {
+                return resume::not_here(request.uri().path());
+            }
+            Ok(resumable) => resumable,
+            Err(refused) => return refused.response(),
+        };
         let (parts, body) = request.into_parts();
         let body = match util::read_limited(body, limit).await {
             Ok(body) => body,
@@ -388,6 +408,7 @@ impl Proxy {
             map: None,
             stream: None,
             gemini: None,
+            resumable,
         };
         self.answer(ask, model).await
     }
@@ -537,6 +558,7 @@ impl Proxy {
             map: Some(map),
             stream: Some(stream),
             gemini,
+            resumable: false,
         };
         self.answer(ask, model).await
     }
@@ -551,6 +573,9 @@ impl Proxy {
             Ok(prepared) => prepared,
             Err(e) => return in_api(api, refused(e)).await,
         };
+        if ask.resumable && !stream {
+            return resume::not_a_stream();
+        }
         // The targets after it prepare the request as the first one read it.
         let mut ask = ask;
         ask.stream = Some(stream);
@@ -577,6 +602,9 @@ impl Proxy {
                 });
             }
             request.extensions_mut().insert(targets);
+        }
+        if ask.resumable {
+            return self.forward_resumable(request).await;
         }
         let response = self.forward(request).await;
         if stream {
@@ -919,6 +947,71 @@ impl Proxy {
             Response::from_parts(parts, RedactBody::new(body, &secrets).boxed_unsync())
         }
     }
+
+    /// Sends the request of a resumable stream (`x-resumable: 1`, module [`resume`]) as
+    /// [`forward`](Proxy::forward) does, through the library's `ResumeLayer`: its stream runs
+    /// to its end into the store in a task of its own, whether its client stays or not, and
+    /// the client reads it back from the store, each event with its `id: N`, the stream's id
+    /// in `x-stream-id`. What is stored is what the client would have got (secrets redacted).
+    /// An answer that is not a stream (an error status) comes as it is, without an id.
+    fn forward_resumable(
+        &self,
+        mut request: Request<UpstreamRequestBody>,
+    ) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
+        let resume = self
+            .inner
+            .config
+            .resume
+            .as_ref()
+            .expect("asked for only with --resumable");
+        let id = resume::new_id();
+        request.extensions_mut().insert(Resumable::new(id.clone()));
+        // Without the connection's stall flag: the stream outlives its client.
+        let proxy = Proxy {
+            inner: self.inner.clone(),
+            stall: None,
+        };
+        let mut service = ResumeLayer::new(resume.store.clone())
+            .ttl(resume.ttl)
+            .layer(tower::service_fn(move |request| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, std::convert::Infallible>(proxy.forward(request).await) }
+            }));
+        // Ready: `Resume` is as ready as its inner service, and a `service_fn` always is. Its
+        // future is boxed, a type the compiler can see is `Send` (not so `oneshot`'s).
+        let call = service.call(request);
+        async move {
+            let response = match call.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let (mut parts, body) = response.into_parts();
+            let body = match body {
+                ResumeResponseBody::Direct(body) => body,
+                ResumeResponseBody::Stored(body) => {
+                    tracing::debug!(stream = %id, "resumable stream started");
+                    let id = HeaderValue::from_str(&id).expect("hex digits");
+                    parts.headers.insert(resume::STREAM_ID.clone(), id);
+                    coalesce::ReadyFrames::new(body.map_err(Into::into)).boxed_unsync()
+                }
+            };
+            Response::from_parts(parts, body)
+        }
+    }
+
+    /// `/v1/streams/{id}`: `GET` reads a resumable stream from the event after
+    /// `Last-Event-ID`, `DELETE` stops it.
+    async fn stream_route(self, request: Request<ClientBody>, id: String) -> Response<ProxyBody> {
+        let Some(resume) = self.inner.config.resume.clone() else {
+            return error(StatusCode::BAD_REQUEST, "resumable_disabled", resume::OFF);
+        };
+        let (parts, _) = request.into_parts();
+        match parts.method {
+            Method::GET => resume::read(&resume, &id, &parts.headers, parts.uri.query()).await,
+            Method::DELETE => resume::cancel(&resume, &id).await,
+            _ => not_allowed("GET, DELETE"),
+        }
+    }
 }
 
 type Boxed<T> =
@@ -984,6 +1077,8 @@ struct Ask {
     /// request is prepared.
     stream: Option<bool>,
     gemini: Option<GeminiStream>,
+    /// Asked for a resumable stream (`x-resumable: 1`, with `--resumable`).
+    resumable: bool,
 }
 
 /// Why a request body is not a JSON object.

@@ -1,0 +1,513 @@
+//! Resumable streams end to end (`--resumable`), over loopback: a client that drops mid-stream
+//! resumes with `Last-Event-ID` and gets exactly the rest; a stream runs on with no client
+//! connected; `DELETE /v1/streams/{id}` stops it and its upstream; the refusals; and a stream
+//! that did not ask is untouched.
+
+use llm_proxy as app;
+use tower_llm_stream_test_support::client::{chat, client, data, send};
+use tower_llm_stream_test_support::proxy::start_proxy;
+use tower_llm_stream_test_support::raw::{Upstream, chunk, closed_within, head, upstream};
+
+use app::resume::{ResumeConfig, STREAM_ID, Store};
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+use tower_llm_stream::resume::{StreamState, StreamStore};
+
+/// How long any one step may take.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// Words of the scripted stream.
+const WORDS: usize = 16;
+
+fn chunk_json(delta: Value, finish: Value) -> String {
+    format!(
+        "data: {}\n\n",
+        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    )
+}
+
+/// An upstream whose stream is the same bytes every time: a role chunk, [`WORDS`] words 40 ms
+/// apart, a finish with usage, `[DONE]`.
+async fn paced() -> Upstream {
+    upstream(|mut socket| async move {
+        let mut out = head(200, "text/event-stream", "connection: close\r\n").into_bytes();
+        out.extend(chunk(
+            chunk_json(json!({"role": "assistant", "content": ""}), Value::Null).as_bytes(),
+        ));
+        if socket.write_all(&out).await.is_err() {
+            return;
+        }
+        for i in 0..WORDS {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let word = chunk_json(json!({"content": format!(" w{i}")}), Value::Null);
+            if socket.write_all(&chunk(word.as_bytes())).await.is_err() {
+                return;
+            }
+        }
+        let mut end = chunk(chunk_json(json!({}), "stop".into()).as_bytes());
+        end.extend(chunk(b"data: [DONE]\n\n"));
+        end.extend(b"0\r\n\r\n");
+        let _ = socket.write_all(&end).await;
+    })
+    .await
+}
+
+/// The proxy with `--resumable` (unless `resumable` is false), provider `s` at `upstream`:
+/// its address and its store.
+async fn proxy(upstream: Option<&Upstream>, resumable: bool) -> (SocketAddr, Store) {
+    let mut providers = Providers::new();
+    if let Some(upstream) = upstream {
+        providers.insert(
+            Provider::new(
+                "s",
+                ProviderKind::OpenAiCompatible,
+                &format!("http://{}/v1", upstream.addr()),
+            )
+            .unwrap(),
+        );
+    }
+    let resume = ResumeConfig::memory(Duration::from_secs(60));
+    let store = resume.store.clone();
+    let config = app::Config {
+        providers,
+        resume: resumable.then_some(resume),
+        ..app::Config::default()
+    };
+    (start_proxy(config).await, store)
+}
+
+/// Posts `body` to `path`, with `x-resumable: 1` when `resumable`: the answer's head and body
+/// as they come.
+async fn open(
+    addr: SocketAddr,
+    path: &str,
+    body: String,
+    resumable: bool,
+) -> http::Response<Incoming> {
+    let mut request =
+        Request::post(format!("http://{addr}{path}")).header("content-type", "application/json");
+    if resumable {
+        request = request.header("x-resumable", "1");
+    }
+    let request = request.body(Full::new(Bytes::from(body))).unwrap();
+    tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// `GET /v1/streams/{id}` with `headers`.
+async fn resume(addr: SocketAddr, id: &str, headers: &[(&str, &str)]) -> http::Response<Incoming> {
+    let mut request = Request::get(format!("http://{addr}/v1/streams/{id}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(Bytes::new())).unwrap();
+    tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// Reads `body` until it has at least `k` whole events: what it read.
+async fn read_events(body: &mut Incoming, k: usize) -> String {
+    let mut text = String::new();
+    tokio::time::timeout(BOUND, async {
+        while events(&text).len() < k {
+            let frame = body.frame().await.expect("more events").unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+    })
+    .await
+    .expect("the events in time");
+    text
+}
+
+/// Reads `body` to its end.
+async fn rest(body: Incoming) -> String {
+    let bytes = tokio::time::timeout(BOUND, body.collect())
+        .await
+        .expect("the end in time")
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// The whole events of an SSE text.
+fn events(text: &str) -> Vec<&str> {
+    let whole = text.rfind("\n\n").map_or("", |end| &text[..end]);
+    whole.split("\n\n").filter(|e| !e.is_empty()).collect()
+}
+
+/// The `id:` of each event, in order (`None` for an event without one).
+fn ids(text: &str) -> Vec<Option<u64>> {
+    events(text)
+        .iter()
+        .map(|e| {
+            e.lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(|n| n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The text without its `id:` lines.
+fn without_ids(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| !l.starts_with("id: "))
+        .collect()
+}
+
+fn stream_id(headers: &HeaderMap) -> String {
+    let id = headers
+        .get(&STREAM_ID)
+        .unwrap_or_else(|| panic!("no x-stream-id: {headers:?}"))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    id
+}
+
+/// The state of stream `id` in `store`.
+async fn state(store: &Store, id: &str) -> StreamState {
+    store
+        .read(id, u64::MAX, Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("the stream is in the store")
+        .state
+}
+
+#[tokio::test]
+async fn a_client_that_drops_resumes_with_exactly_the_rest() {
+    let upstream = paced().await;
+    let (addr, _) = proxy(Some(&upstream), true).await;
+    let request = chat("s/m", true);
+
+    // The uninterrupted stream of the same request, not resumable.
+    let whole = rest(
+        open(addr, "/v1/chat/completions", request.clone(), false)
+            .await
+            .into_body(),
+    )
+    .await;
+    assert!(whole.ends_with("data: [DONE]\n\n"), "{whole}");
+    assert_eq!(data(&whole).len(), WORDS + 3, "{whole}");
+
+    for k in [1, 5, WORDS] {
+        let response = open(addr, "/v1/chat/completions", request.clone(), true).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = stream_id(response.headers());
+        let mut body = response.into_body();
+        let first = read_events(&mut body, k).await;
+        drop(body);
+        // What the client had: whole events, numbered from 1.
+        let had = ids(&first);
+        let expected: Vec<Option<u64>> = (1..=had.len() as u64).map(Some).collect();
+        assert_eq!(had, expected, "{first}");
+        let last = had.len().to_string();
+
+        let resumed = resume(addr, &id, &[("last-event-id", &last)]).await;
+        assert_eq!(resumed.status(), StatusCode::OK);
+        assert_eq!(resumed.headers()["content-type"], "text/event-stream");
+        assert_eq!(resumed.headers()["cache-control"], "no-cache");
+        assert_eq!(stream_id(resumed.headers()), id);
+        let second = rest(resumed.into_body()).await;
+
+        let both = format!("{first}{second}");
+        let expected: Vec<Option<u64>> = (1..=(WORDS as u64 + 3)).map(Some).collect();
+        assert_eq!(ids(&both), expected, "no gap, no duplicate: {both}");
+        assert_eq!(without_ids(&both), whole, "k = {k}");
+    }
+}
+
+#[tokio::test]
+async fn text_completions_resume_by_the_query_too() {
+    let (addr, _) = proxy(None, true).await;
+    let request =
+        json!({"model": "demo/echo", "prompt": "Hi", "stream": true, "max_tokens": 10}).to_string();
+    let response = open(addr, "/v1/completions", request, true).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = stream_id(response.headers());
+    let mut body = response.into_body();
+    let first = read_events(&mut body, 2).await;
+    drop(body);
+    let had = ids(&first).len();
+    let request = Request::get(format!("/v1/streams/{id}?last_event_id={had}"));
+    let (head, second) = send(addr, request, "").await;
+    assert_eq!(head.status, StatusCode::OK);
+    let both = format!("{first}{second}");
+    let numbers: Vec<Option<u64>> = (1..=ids(&both).len() as u64).map(Some).collect();
+    assert_eq!(ids(&both), numbers, "{both}");
+    let text: String = data(&both)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| c["choices"][0]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(text, app::demo::reply("Hi")[..10].concat());
+    assert_eq!(data(&both).last(), Some(&"[DONE]"), "{both}");
+}
+
+#[tokio::test]
+async fn a_stream_runs_on_with_no_client_connected() {
+    let (addr, store) = proxy(None, true).await;
+    // demo/echo: a word every 30 ms, 20 words.
+    let request = json!({"model": "demo/echo", "stream": true, "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
+    let response = open(addr, "/v1/chat/completions", request, true).await;
+    let id = stream_id(response.headers());
+    let mut body = response.into_body();
+    let first = read_events(&mut body, 3).await;
+    drop(body);
+    let k = ids(&first).len();
+    assert_eq!(state(&store, &id).await, StreamState::Live);
+
+    // Nobody reads; the stream ends all the same.
+    let started = Instant::now();
+    while state(&store, &id).await == StreamState::Live {
+        assert!(started.elapsed() < BOUND, "the stream did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state(&store, &id).await, StreamState::Finished);
+
+    let resumed = resume(addr, &id, &[("last-event-id", &k.to_string())]).await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let second = rest(resumed.into_body()).await;
+    let numbers: Vec<Option<u64>> = (k as u64 + 1..=(k + ids(&second).len()) as u64)
+        .map(Some)
+        .collect();
+    assert_eq!(ids(&second), numbers, "{second}");
+    assert_eq!(data(&second).last(), Some(&"[DONE]"), "{second}");
+    let both = format!("{first}{second}");
+    let text: String = data(&both)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, app::demo::reply("Hi")[..20].concat());
+    // Read again from the start: the same events, as often as asked.
+    let again = rest(resume(addr, &id, &[]).await.into_body()).await;
+    assert_eq!(again, both);
+}
+
+#[tokio::test]
+async fn delete_stops_the_stream_and_its_upstream() {
+    // Two words, then nothing until the proxy closes the connection.
+    let closed_after: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let seen = closed_after.clone();
+    let upstream = upstream(move |mut socket| {
+        let seen = seen.clone();
+        async move {
+            let mut out = head(200, "text/event-stream", "").into_bytes();
+            out.extend(chunk(
+                chunk_json(json!({"role": "assistant", "content": "a"}), Value::Null).as_bytes(),
+            ));
+            out.extend(chunk(
+                chunk_json(json!({"content": " b"}), Value::Null).as_bytes(),
+            ));
+            socket.write_all(&out).await.unwrap();
+            if closed_within(&mut socket, Duration::from_secs(30)).await {
+                *seen.lock().unwrap() = Some(Instant::now());
+            }
+        }
+    })
+    .await;
+    let (addr, store) = proxy(Some(&upstream), true).await;
+    let response = open(addr, "/v1/chat/completions", chat("s/m", true), true).await;
+    let id = stream_id(response.headers());
+    let mut body = response.into_body();
+    let first = read_events(&mut body, 2).await;
+    assert_eq!(ids(&first), [Some(1), Some(2)], "{first}");
+    // A second reader, from the start.
+    let reader = resume(addr, &id, &[]).await;
+
+    let (head, answer) = send(addr, Request::delete(format!("/v1/streams/{id}")), "").await;
+    let deleted = Instant::now();
+    assert_eq!(head.status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer).unwrap(),
+        json!({"id": id, "cancelled": true})
+    );
+
+    // Both readers end with the stream_cancelled error event.
+    for text in [
+        format!("{first}{}", rest(body).await),
+        rest(reader.into_body()).await,
+    ] {
+        let last: Value = serde_json::from_str(data(&text).last().unwrap()).unwrap();
+        assert_eq!(last["error"]["code"], "stream_cancelled", "{text}");
+        assert_eq!(ids(&text)[..2], [Some(1), Some(2)], "{text}");
+    }
+    assert_eq!(state(&store, &id).await, StreamState::Cancelled);
+    // The upstream request is dropped: its connection closed, within a heartbeat (2 s).
+    let started = Instant::now();
+    let closed = loop {
+        if let Some(at) = *closed_after.lock().unwrap() {
+            break at;
+        }
+        assert!(started.elapsed() < BOUND, "the upstream was never let go");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        closed.saturating_duration_since(deleted) < Duration::from_secs(4),
+        "closed {:?} after the DELETE",
+        closed.saturating_duration_since(deleted)
+    );
+    // Cancelled streams stay readable to their end.
+    let again = rest(
+        resume(addr, &id, &[("last-event-id", "2")])
+            .await
+            .into_body(),
+    )
+    .await;
+    let last: Value = serde_json::from_str(data(&again).last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_cancelled", "{again}");
+}
+
+/// A `404` in the standard error shape, code `stream_not_found`.
+fn assert_not_found(status: StatusCode, body: &str) {
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    assert_eq!(body["error"]["code"], "stream_not_found", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_streams_are_404s_and_bad_ids_400s() {
+    let (addr, _) = proxy(None, true).await;
+    let unknown = app::resume::new_id();
+    for request in [
+        Request::get(format!("/v1/streams/{unknown}")),
+        Request::delete(format!("/v1/streams/{unknown}")),
+        Request::get("/v1/streams/not-an-id".to_owned()),
+        Request::get("/v1/streams/..%2F..%2Fetc".to_owned()),
+    ] {
+        let (head, body) = send(addr, request, "").await;
+        assert_not_found(head.status, &body);
+    }
+    let (head, body) = send(
+        addr,
+        Request::get(format!("/v1/streams/{unknown}")).header("last-event-id", "seven"),
+        "",
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_last_event_id"), "{body}");
+    let (head, _) = send(addr, Request::put(format!("/v1/streams/{unknown}")), "").await;
+    assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // Behind PROXY_API_KEY like the other routes.
+    let config = app::Config {
+        api_key: Some("proxy-secret".into()),
+        resume: Some(ResumeConfig::memory(Duration::from_secs(60))),
+        ..app::Config::default()
+    };
+    let guarded = start_proxy(config).await;
+    let (head, _) = send(guarded, Request::get(format!("/v1/streams/{unknown}")), "").await;
+    assert_eq!(head.status, StatusCode::UNAUTHORIZED);
+    let (head, body) = send(
+        guarded,
+        Request::get(format!("/v1/streams/{unknown}"))
+            .header("authorization", "Bearer proxy-secret"),
+        "",
+    )
+    .await;
+    assert_not_found(head.status, &body);
+}
+
+#[tokio::test]
+async fn without_resumable_the_header_is_a_400_that_says_so() {
+    let (addr, _) = proxy(None, false).await;
+    for path in ["/v1/chat/completions", "/v1/completions"] {
+        let request = Request::post(path).header("x-resumable", "1");
+        let body = json!({"model": "demo/instant", "prompt": "Hi", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+        let (head, body) = send(addr, request, body.to_string()).await;
+        assert_eq!(head.status, StatusCode::BAD_REQUEST, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "resumable_disabled", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("start the proxy with --resumable"),
+            "{body}"
+        );
+    }
+    let (head, body) = send(
+        addr,
+        Request::get(format!("/v1/streams/{}", app::resume::new_id())),
+        "",
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("--resumable"), "{body}");
+    // x-resumable: 0 asks for nothing.
+    let request = Request::post("/v1/chat/completions").header("x-resumable", "0");
+    let (head, body) = send(addr, request, chat("demo/instant", true)).await;
+    assert_eq!(head.status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_stream_that_did_not_ask_is_untouched() {
+    let (addr, _) = proxy(None, true).await;
+    let response = open(
+        addr,
+        "/v1/chat/completions",
+        chat("demo/instant", true),
+        false,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(&STREAM_ID).is_none());
+    let text = rest(response.into_body()).await;
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(ids(&text).iter().all(Option::is_none), "{text}");
+    assert!(
+        !text.contains("\nid: ") && !text.starts_with("id: "),
+        "{text}"
+    );
+
+    // x-resumable is for streams of chat and text completions.
+    let request = Request::post("/v1/chat/completions").header("x-resumable", "1");
+    let (head, body) = send(addr, request, chat("demo/instant", false)).await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("\\\"stream\\\": true"), "{body}");
+    let request = Request::post("/v1/responses").header("x-resumable", "1");
+    let body = json!({"model": "demo/instant", "input": "Hi", "stream": true}).to_string();
+    let (head, body) = send(addr, request, body).await;
+    assert_eq!(head.status, StatusCode::BAD_REQUEST, "{body}");
+
+    // An upstream's error status is answered as it is, with no stream id.
+    let limited = upstream(|mut socket| async move {
+        let body = r#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#;
+        let answer = format!(
+            "HTTP/1.1 429 X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = socket.write_all(answer.as_bytes()).await;
+    })
+    .await;
+    let (addr, _) = proxy(Some(&limited), true).await;
+    let request = Request::post("/v1/chat/completions").header("x-resumable", "1");
+    let (head, body) = send(addr, request, chat("s/m", true)).await;
+    assert_eq!(head.status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(head.headers.get(&STREAM_ID).is_none(), "{:?}", head.headers);
+    assert!(body.contains("rate_limit_exceeded"), "{body}");
+}

@@ -1,0 +1,897 @@
+//! `RedisStore` against a real `redis-server` (started on a free loopback port by each test,
+//! killed when it ends): the `StreamStore` contract (the same test as `MemoryStore`'s),
+//! exactness of resumed reads, cancel, end and lost producers seen across connections (as
+//! replicas would), every key with a TTL, and a stream made resumable by `ResumeLayer` on one
+//! replica and resumed on another.
+//!
+//! Without `redis-server` installed, the Redis tests print why they are skipped (and fail
+//! under CI, which installs it: `.ci/run`).
+#![cfg(feature = "redis")]
+
+use bytes::Bytes;
+use http::Request;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_llm_stream::resume::store::HEARTBEAT;
+use tower_llm_stream::resume::{
+    MemoryStore, RedisStore, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
+};
+use tower_llm_stream_test_support::script::{ScriptBody, Step, data, frames, wait_secs};
+
+// ---------------------------------------------------------------------------------------------
+// The harness: a redis-server of the test's own.
+
+/// A `redis-server` on a free loopback port, without persistence; killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// A running server, or `None` (after saying so) when `redis-server` is not installed.
+    fn start() -> Option<RedisServer> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is not installed: CI installs it (.ci/run)"
+            );
+            eprintln!(
+                "SKIPPED: redis-server is not installed, so the Redis store is not tested \
+                 (apt-get install redis-server)"
+            );
+            return None;
+        }
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if matches!(command(port, &["PING"]), Ok(Reply::Status(s)) if s == "PONG") {
+                    return Some(RedisServer { child, port });
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // The port was taken meanwhile: another one.
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn store(&self) -> RedisStore {
+        RedisStore::connect(&self.url()).await.expect("connects")
+    }
+
+    /// Runs a command on a connection of its own.
+    fn cmd(&self, args: &[&str]) -> Reply {
+        command(self.port, args).expect("redis answers")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A reply of a RESP2 server.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Status(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+    Error(String),
+}
+
+/// One command to the Redis on `port`, by hand (the test needs no client of its own).
+fn command(port: u16, args: &[&str]) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+    }
+    stream.write_all(&out)?;
+    reply(&mut BufReader::new(stream))
+}
+
+fn reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1.min(line.len()));
+    let bad = || std::io::Error::other(format!("bad reply {line:?}"));
+    Ok(match kind {
+        "+" => Reply::Status(rest.to_owned()),
+        "-" => Reply::Error(rest.to_owned()),
+        ":" => Reply::Int(rest.parse().map_err(|_| bad())?),
+        "$" => {
+            let len: i64 = rest.parse().map_err(|_| bad())?;
+            if len < 0 {
+                Reply::Bulk(None)
+            } else {
+                let mut bytes = vec![0; len as usize + 2];
+                r.read_exact(&mut bytes)?;
+                bytes.truncate(len as usize);
+                Reply::Bulk(Some(bytes))
+            }
+        }
+        "*" => {
+            let len: i64 = rest.parse().map_err(|_| bad())?;
+            let mut items = Vec::new();
+            for _ in 0..len.max(0) {
+                items.push(reply(r)?);
+            }
+            Reply::Array(items)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// The keys of the Redis matching `pattern`.
+fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
+    let Reply::Array(items) = server.cmd(&["KEYS", pattern]) else {
+        panic!("KEYS answered no array")
+    };
+    let mut keys: Vec<String> = items
+        .into_iter()
+        .map(|item| match item {
+            Reply::Bulk(Some(key)) => String::from_utf8(key).unwrap(),
+            other => panic!("a key {other:?}"),
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract, the same for every store.
+
+const LONG: Duration = Duration::from_secs(600);
+
+fn frame(n: u64) -> Bytes {
+    Bytes::from(format!("data: {{\"n\":{n}}}\n\n"))
+}
+
+/// Everything after `after`, read in batches to the end: the events and the final state.
+async fn read_to_end<St: StreamStore>(
+    store: &St,
+    id: &str,
+    mut after: u64,
+) -> (Vec<(u64, Bytes)>, StreamState) {
+    let mut events = Vec::new();
+    loop {
+        let read = store
+            .read(id, after, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .expect("the stream exists");
+        for event in read.events {
+            assert_eq!(event.number, after + 1, "no gap, no duplicate");
+            after = event.number;
+            events.push((event.number, event.frame));
+        }
+        if !read.state.is_live() {
+            return (events, read.state);
+        }
+    }
+}
+
+/// What every [`StreamStore`] does: `writer` produces, `reader` (the same store, or another
+/// connection to it, as another replica) reads.
+async fn contract<St: StreamStore>(writer: St, reader: St) {
+    // Create; a taken id is refused; an unknown one is not found.
+    writer.create("c1", LONG).await.unwrap();
+    assert!(writer.create("c1", LONG).await.is_err(), "a taken id");
+    assert!(
+        reader
+            .read("nope", 0, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!reader.cancel("nope").await.unwrap());
+    assert!(writer.append("nope", 1, frame(1)).await.is_err());
+
+    // A new stream: live, no events; a read with no wait returns at once.
+    let read = reader.read("c1", 0, Duration::ZERO).await.unwrap().unwrap();
+    assert!(read.events.is_empty());
+    assert_eq!(read.state, StreamState::Live);
+
+    // Events in order, read from any number.
+    for n in 1..=5 {
+        writer.append("c1", n, frame(n)).await.unwrap();
+    }
+    assert!(writer.append("c1", 7, frame(7)).await.is_err(), "a gap");
+    assert!(
+        writer.append("c1", 5, frame(5)).await.is_err(),
+        "a duplicate"
+    );
+    let read = reader.read("c1", 0, Duration::ZERO).await.unwrap().unwrap();
+    let numbers: Vec<u64> = read.events.iter().map(|e| e.number).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5]);
+    assert!(read.events.iter().all(|e| e.frame == frame(e.number)));
+    assert_eq!(read.state, StreamState::Live);
+    let read = reader.read("c1", 3, Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(
+        read.events.iter().map(|e| e.number).collect::<Vec<_>>(),
+        [4, 5]
+    );
+
+    // A reader waiting at the end gets the next event as soon as it is stored.
+    let waiting = {
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let read = reader.read("c1", 5, Duration::from_secs(5)).await;
+            (read, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    writer.append("c1", 6, frame(6)).await.unwrap();
+    let (read, waited) = waiting.await.unwrap();
+    let read = read.unwrap().unwrap();
+    assert_eq!(read.events.len(), 1);
+    assert_eq!(read.events[0].number, 6);
+    assert!(
+        waited < Duration::from_secs(2),
+        "woken by the event: {waited:?}"
+    );
+
+    // A read with nothing new returns empty after its wait.
+    let started = Instant::now();
+    let read = reader
+        .read("c1", 6, Duration::from_millis(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read.events.is_empty());
+    assert_eq!(read.state, StreamState::Live);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    // Cancel: the producer learns it at its heartbeat.
+    assert!(!writer.heartbeat("c1").await.unwrap());
+    assert!(reader.cancel("c1").await.unwrap());
+    assert!(writer.heartbeat("c1").await.unwrap());
+
+    // The end: the events, then the state; a read at the end does not wait.
+    writer.end("c1", StreamState::Cancelled).await.unwrap();
+    let (events, state) = read_to_end(&reader, "c1", 0).await;
+    assert_eq!(events.len(), 6);
+    assert_eq!(state, StreamState::Cancelled);
+    let started = Instant::now();
+    let read = reader
+        .read("c1", 6, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read.events.is_empty());
+    assert_eq!(read.state, StreamState::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // More than a read's batch: read in batches, every event once, then Finished.
+    writer.create("c2", LONG).await.unwrap();
+    for n in 1..=700 {
+        writer.append("c2", n, frame(n)).await.unwrap();
+    }
+    writer.end("c2", StreamState::Finished).await.unwrap();
+    let first = reader.read("c2", 0, Duration::ZERO).await.unwrap().unwrap();
+    assert!(
+        !first.events.is_empty() && first.events.len() < 700,
+        "a batch"
+    );
+    assert_eq!(first.state, StreamState::Live, "more to come");
+    let (events, state) = read_to_end(&reader, "c2", 0).await;
+    assert_eq!(events.len(), 700);
+    assert!(events.iter().all(|(n, f)| *f == frame(*n)));
+    assert_eq!(state, StreamState::Finished);
+
+    // Bytes as they are: binary, CR, NUL, empty lines, large.
+    writer.create("c3", LONG).await.unwrap();
+    let odd = [
+        Bytes::from_static(b"\xff\xfe\0binary\r\n\r\n"),
+        Bytes::from_static(b""),
+        Bytes::from(vec![b'x'; 200_000]),
+        Bytes::from("data: caf\u{e9} \u{1f600}\n\n"),
+    ];
+    for (n, f) in odd.iter().enumerate() {
+        writer.append("c3", n as u64 + 1, f.clone()).await.unwrap();
+    }
+    writer.end("c3", StreamState::Failed).await.unwrap();
+    let (events, state) = read_to_end(&reader, "c3", 0).await;
+    assert_eq!(
+        events.into_iter().map(|(_, f)| f).collect::<Vec<_>>(),
+        odd.to_vec()
+    );
+    assert_eq!(state, StreamState::Failed);
+
+    // A reader that claims more events than there are gets none until there are more.
+    writer.create("c5", LONG).await.unwrap();
+    writer.append("c5", 1, frame(1)).await.unwrap();
+    let read = reader.read("c5", 3, Duration::ZERO).await.unwrap().unwrap();
+    assert!(read.events.is_empty());
+    for n in 2..=4 {
+        writer.append("c5", n, frame(n)).await.unwrap();
+    }
+    let read = reader.read("c5", 3, Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(
+        read.events.iter().map(|e| e.number).collect::<Vec<_>>(),
+        [4]
+    );
+
+    // A stream is forgotten its TTL after its last write.
+    writer
+        .create("c4", Duration::from_millis(300))
+        .await
+        .unwrap();
+    writer.append("c4", 1, frame(1)).await.unwrap();
+    assert!(
+        reader
+            .read("c4", 0, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        reader
+            .read("c4", 0, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!reader.cancel("c4").await.unwrap());
+    // And its id can be taken again.
+    writer.create("c4", LONG).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_store_keeps_the_contract() {
+    let store = MemoryStore::new();
+    contract(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_store_keeps_the_contract() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // The reader on connections of its own, as another replica.
+    contract(server.store().await, server.store().await).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis specifics.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_any_number_is_exactly_the_rest() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (writer, reader) = (server.store().await, server.store().await);
+    writer.create("exact", LONG).await.unwrap();
+    let frames: Vec<Bytes> = (1..=600u64)
+        .map(|n| match n % 4 {
+            0 => Bytes::from(format!("id: x\nevent: e{n}\ndata: {n}\r\n\r\n")),
+            1 => Bytes::from(vec![(n % 256) as u8; n as usize * 7]),
+            2 => frame(n),
+            _ => Bytes::from(format!("data: {}\n\n", "\u{e9}".repeat(n as usize))),
+        })
+        .collect();
+    for (i, f) in frames.iter().enumerate() {
+        writer
+            .append("exact", i as u64 + 1, f.clone())
+            .await
+            .unwrap();
+    }
+    writer.end("exact", StreamState::Finished).await.unwrap();
+    for after in [0u64, 1, 2, 3, 100, 255, 256, 257, 511, 512, 598, 599, 600] {
+        let (events, state) = read_to_end(&reader, "exact", after).await;
+        assert_eq!(state, StreamState::Finished);
+        let got: Vec<Bytes> = events.into_iter().map(|(_, f)| f).collect();
+        assert_eq!(got, frames[after as usize..], "after {after}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_on_one_replica_is_seen_by_the_heartbeat_on_another() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (producer, other) = (server.store().await, server.store().await);
+    producer.create("cancel-me", LONG).await.unwrap();
+    producer.append("cancel-me", 1, frame(1)).await.unwrap();
+    assert!(!producer.heartbeat("cancel-me").await.unwrap());
+    assert!(other.cancel("cancel-me").await.unwrap());
+    assert!(producer.heartbeat("cancel-me").await.unwrap());
+    assert!(
+        producer.heartbeat("cancel-me").await.unwrap(),
+        "it stays asked"
+    );
+    assert!(!other.cancel("never-was").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_wakes_a_blocked_reader_at_once() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (producer, other) = (server.store().await, server.store().await);
+    for (id, events) in [("end-0", 0u64), ("end-3", 3)] {
+        producer.create(id, LONG).await.unwrap();
+        for n in 1..=events {
+            producer.append(id, n, frame(n)).await.unwrap();
+        }
+        let reader = {
+            let other = other.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let read = other.read(id, events, Duration::from_secs(10)).await;
+                (read, started.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ended = Instant::now();
+        producer.end(id, StreamState::Finished).await.unwrap();
+        let (read, waited) = reader.await.unwrap();
+        let read = read.unwrap().unwrap();
+        assert!(read.events.is_empty(), "the end marker is no event");
+        assert_eq!(read.state, StreamState::Finished);
+        assert!(
+            waited >= Duration::from_millis(150),
+            "it was blocked: {waited:?}"
+        );
+        let after_end = ended.elapsed();
+        assert!(
+            after_end < Duration::from_secs(1),
+            "woken {after_end:?} after the end, with 10 s of wait"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_whose_lease_runs_out_is_lost() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let lease = Duration::from_millis(300);
+    let producer = server.store().await.lease(lease);
+    let other = server.store().await;
+
+    // Heartbeats keep it alive past its lease.
+    producer.create("kept", LONG).await.unwrap();
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        producer.heartbeat("kept").await.unwrap();
+    }
+    let read = other
+        .read("kept", 0, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.state, StreamState::Live);
+
+    // Without them: the events, then ProducerLost.
+    producer.create("lost", LONG).await.unwrap();
+    producer.append("lost", 1, frame(1)).await.unwrap();
+    producer.append("lost", 2, frame(2)).await.unwrap();
+    let read = other
+        .read("lost", 0, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read.events.len(), read.state), (2, StreamState::Live));
+    // A reader waiting when the lease runs out learns it at the end of its wait.
+    let started = Instant::now();
+    let read = other
+        .read("lost", 2, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.state, StreamState::ProducerLost);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A reader coming after learns it at once, after the events.
+    let read = other
+        .read("lost", 0, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read.events.len(), read.state),
+        (2, StreamState::ProducerLost)
+    );
+    // As a client sees it.
+    let body = frames(ResumeBody::new(other.clone(), "lost", 1)).await;
+    assert_eq!(body.len(), 2);
+    assert!(body[0].starts_with("id: 2\n"));
+    assert!(body[1].contains("stream_producer_lost"), "{}", body[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_has_a_ttl() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = server.store().await;
+    // A finished stream, a cancelled one, a live one, one without events, a failed one.
+    for (id, events, end) in [
+        ("ttl-finished", 5u64, Some(StreamState::Finished)),
+        ("ttl-cancelled", 2, Some(StreamState::Cancelled)),
+        ("ttl-live", 3, None),
+        ("ttl-empty", 0, None),
+        ("ttl-failed", 1, Some(StreamState::Failed)),
+    ] {
+        store.create(id, LONG).await.unwrap();
+        for n in 1..=events {
+            store.append(id, n, frame(n)).await.unwrap();
+        }
+        store.heartbeat(id).await.unwrap();
+        store.cancel(id).await.unwrap();
+        if let Some(state) = end {
+            store.end(id, state).await.unwrap();
+        }
+    }
+    let keys = keys(&server, "*");
+    assert!(
+        keys.contains(&"tls:{ttl-live}:events".to_owned()),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"tls:{ttl-live}:meta".to_owned()), "{keys:?}");
+    assert!(
+        keys.contains(&"tls:{ttl-live}:lease".to_owned()),
+        "{keys:?}"
+    );
+    assert!(keys.iter().all(|k| k.starts_with("tls:{ttl-")), "{keys:?}");
+    for key in &keys {
+        let Reply::Int(pttl) = server.cmd(&["PTTL", key]) else {
+            panic!("PTTL")
+        };
+        let most = if key.ends_with(":lease") {
+            10_000
+        } else {
+            600_000
+        };
+        assert!(pttl > 0 && pttl <= most, "{key}: PTTL {pttl}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trimmed_stream_says_so_rather_than_skip() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = server.store().await.max_stream_events(10);
+    store.create("long", LONG).await.unwrap();
+    for n in 1..=1000 {
+        store.append("long", n, frame(n)).await.unwrap();
+    }
+    store.end("long", StreamState::Finished).await.unwrap();
+    let Reply::Int(len) = server.cmd(&["XLEN", "tls:{long}:events"]) else {
+        panic!("XLEN")
+    };
+    assert!(len < 300, "capped near 10 events: {len}");
+    let e = store.read("long", 0, Duration::ZERO).await.unwrap_err();
+    assert!(e.to_string().contains("no longer kept"), "{e}");
+    let (events, state) = read_to_end(&store, "long", 995).await;
+    assert_eq!(
+        events.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        [996, 997, 998, 999, 1000]
+    );
+    assert_eq!(state, StreamState::Finished);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_that_cannot_be_keys_are_refused_or_unknown() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = server.store().await;
+    let long = "x".repeat(RedisStore::MAX_ID_LEN + 1);
+    for bad in [
+        "",
+        "a}b",
+        "a{b",
+        "a b",
+        "*",
+        "a\r\nFLUSHALL",
+        "é",
+        long.as_str(),
+    ] {
+        let e = store.create(bad, LONG).await.unwrap_err();
+        assert!(e.to_string().contains("cannot be stored"), "{e}");
+        assert!(store.read(bad, 0, Duration::ZERO).await.unwrap().is_none());
+        assert!(!store.cancel(bad).await.unwrap());
+        assert!(store.append(bad, 1, frame(1)).await.is_err());
+    }
+    assert!(keys(&server, "*").is_empty());
+    let fine = "resp_01JABC-def.1:2";
+    store.create(fine, LONG).await.unwrap();
+    assert_eq!(
+        keys(&server, "*"),
+        [
+            "tls:{resp_01JABC-def.1:2}:lease",
+            "tls:{resp_01JABC-def.1:2}:meta"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_waiting_readers_than_connections_all_get_the_event() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let producer = server.store().await;
+    let other = server.store().await.max_waiting_reads(2);
+    producer.create("many", LONG).await.unwrap();
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let other = other.clone();
+            tokio::spawn(async move { read_to_end(&other, "many", 0).await })
+        })
+        .collect();
+    for n in 1..=20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        producer.append("many", n, frame(n)).await.unwrap();
+    }
+    producer.end("many", StreamState::Finished).await.unwrap();
+    for reader in readers {
+        let (events, state) = tokio::time::timeout(Duration::from_secs(20), reader)
+            .await
+            .expect("every reader ends")
+            .unwrap();
+        assert_eq!(events.len(), 20);
+        assert_eq!(state, StreamState::Finished);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_redis_closed_are_made_anew() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (producer, reader) = (server.store().await, server.store().await);
+    producer.create("reconnect", LONG).await.unwrap();
+    producer.append("reconnect", 1, frame(1)).await.unwrap();
+    // A waiting read leaves its connection in the pool.
+    let read = reader
+        .read("reconnect", 1, Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read.events.is_empty());
+    // Every connection of both stores closed by Redis (a restart, a failover, a `timeout`).
+    let Reply::Int(killed) = server.cmd(&["CLIENT", "KILL", "TYPE", "normal"]) else {
+        panic!("CLIENT KILL")
+    };
+    assert!(killed >= 3, "{killed} connections killed");
+    producer.append("reconnect", 2, frame(2)).await.unwrap();
+    assert!(!producer.heartbeat("reconnect").await.unwrap());
+    let read = reader
+        .read("reconnect", 0, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.events.len(), 2);
+    let read = reader
+        .read("reconnect", 2, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read.events.is_empty());
+    assert_eq!(read.state, StreamState::Live);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = RedisStore::connect(&format!("redis://:hunter2@127.0.0.1:{port}"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot reach Redis at redis://***@127.0.0.1:"),
+        "{e}"
+    );
+    assert!(e.contains("is redis-server running?"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+    let e = RedisStore::connect("http://nope")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a Redis URL"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the layer: produced on one replica, resumed on another.
+
+fn chunk(n: usize) -> String {
+    format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{n} \"}},\"finish_reason\":null}}]}}\n\n"
+    )
+}
+
+/// Starts a resumable stream of `steps` through `ResumeLayer` over `store`: the client's body.
+async fn start(
+    store: &RedisStore,
+    id: &str,
+    steps: Vec<Step>,
+    dropped: Arc<AtomicBool>,
+) -> impl http_body::Body<Data = Bytes, Error = tower_llm_stream::BoxError> + use<> {
+    let upstream = tower::service_fn(move |_req: Request<()>| {
+        let mut body = ScriptBody::new(steps.clone());
+        body.dropped = Some(dropped.clone());
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(body)
+            .unwrap();
+        std::future::ready(Ok::<_, std::convert::Infallible>(response))
+    });
+    let service = ServiceBuilder::new()
+        .layer(ResumeLayer::new(store.clone()).ttl(LONG))
+        .service(upstream);
+    let mut request = Request::new(());
+    request.extensions_mut().insert(Resumable::new(id));
+    service.oneshot(request).await.unwrap().into_body()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_made_on_one_replica_resumes_on_another_byte_for_byte() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (server.store().await, server.store().await);
+    let mut steps = Vec::new();
+    for i in 0..20 {
+        steps.push(wait_secs(0.02));
+        // Two events in one frame now and then: numbered one by one.
+        if i % 5 == 4 {
+            steps.push(data(format!("{}{}", chunk(i), chunk(100 + i))));
+        } else {
+            steps.push(data(chunk(i)));
+        }
+    }
+    steps.push(data("data: [DONE]\n\n"));
+    let body = start(&a, "resp_e2e", steps, Arc::default()).await;
+    let whole = tokio::spawn(frames(body));
+
+    // While it runs: a client on replica B that had 3 events.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let live = frames(ResumeBody::new(b.clone(), "resp_e2e", 3)).await;
+
+    let whole = whole.await.unwrap();
+    assert_eq!(whole.len(), 25);
+    for (i, frame) in whole.iter().enumerate() {
+        assert!(frame.starts_with(&format!("id: {}\n", i + 1)), "{frame}");
+    }
+    assert!(whole[24].ends_with("data: [DONE]\n\n"));
+    assert_eq!(live.concat(), whole[3..].concat(), "resumed live on B");
+    // After the end, from any event on.
+    for n in [0, 1, 7, 12, 24, 25] {
+        let rest = frames(ResumeBody::new(b.clone(), "resp_e2e", n as u64)).await;
+        assert_eq!(rest.concat(), whole[n..].concat(), "from {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_on_another_replica_stops_the_stream_and_its_upstream() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (server.store().await, server.store().await);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let steps = vec![data(chunk(0)), data(chunk(1)), Step::Stall];
+    let body = start(&a, "resp_cancel", steps, dropped.clone()).await;
+    let client = tokio::spawn(frames(body));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    assert!(b.cancel("resp_cancel").await.unwrap());
+    let got = tokio::time::timeout(HEARTBEAT * 3, client)
+        .await
+        .expect("the stream ends after a heartbeat")
+        .unwrap();
+    assert!(asked.elapsed() < HEARTBEAT + Duration::from_secs(2));
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got[2].contains("stream_cancelled"), "{}", got[2]);
+    // The producer drops the upstream body as it returns, right after the end it stored.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !dropped.load(Ordering::SeqCst) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(dropped.load(Ordering::SeqCst), "the upstream is dropped");
+    let read = b
+        .read("resp_cancel", 2, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.state, StreamState::Cancelled);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A measurement, not a test: `cargo test --features redis --test resume_redis -- --ignored
+// --nocapture live_tail_latency`.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn live_tail_latency() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    const EVENTS: usize = 1000;
+    let (producer, tail) = (server.store().await, server.store().await);
+    producer.create("tail", LONG).await.unwrap();
+    let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; EVENTS + 1]));
+    let reader = tokio::spawn(async move {
+        let mut got = vec![None; EVENTS + 1];
+        let mut after = 0;
+        while after < EVENTS as u64 {
+            let read = tail
+                .read("tail", after, Duration::from_secs(5))
+                .await
+                .unwrap()
+                .unwrap();
+            let now = Instant::now();
+            for event in read.events {
+                got[event.number as usize] = Some(now);
+                after = event.number;
+            }
+        }
+        got
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 1..=EVENTS as u64 {
+        // An event every 2 ms: the reader is waiting for each, as a live tail does.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        sent.lock().unwrap()[n as usize] = Some(Instant::now());
+        producer.append("tail", n, frame(n)).await.unwrap();
+    }
+    let got = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    let sent = sent.lock().unwrap();
+    let mut micros: Vec<u128> = (1..=EVENTS)
+        .map(|n| (got[n].unwrap() - sent[n].unwrap()).as_micros())
+        .collect();
+    micros.sort_unstable();
+    let at = |q: f64| micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)];
+    println!(
+        "live tail, append -> read return, {EVENTS} events, reader on another connection: \
+         p50 {} us, p90 {} us, p99 {} us, max {} us",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        micros[micros.len() - 1]
+    );
+}
