@@ -637,11 +637,18 @@ proptest! {
 }
 
 /// The text with the ids the renderers mint (`resp_…`, `msg_…`, `rs_…`, `fc_…`, Gemini's
-/// `responseId`) blanked.
+/// `responseId`) blanked, and the times dialects stamp (`created`, `created_at`: two runs may
+/// fall in two seconds).
 fn blank_ids(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let keys = ["\"id\":\"", "\"item_id\":\"", "\"responseId\":\""];
+    let keys = [
+        "\"id\":\"",
+        "\"item_id\":\"",
+        "\"responseId\":\"",
+        "\"created\":",
+        "\"created_at\":",
+    ];
     while let Some((at, key)) = keys
         .iter()
         .filter_map(|k| rest.find(k).map(|i| (i, *k)))
@@ -649,7 +656,12 @@ fn blank_ids(text: &str) -> String {
     {
         out.push_str(&rest[..at + key.len()]);
         rest = &rest[at + key.len()..];
-        let end = rest.find('"').unwrap_or(rest.len());
+        let end = if key.ends_with('"') {
+            rest.find('"').unwrap_or(rest.len())
+        } else {
+            rest.find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len())
+        };
         rest = &rest[end..];
     }
     out.push_str(rest);

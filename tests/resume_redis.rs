@@ -10,9 +10,6 @@
 
 use bytes::Bytes;
 use http::Request;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,154 +18,15 @@ use tower_llm_stream::resume::store::HEARTBEAT;
 use tower_llm_stream::resume::{
     MemoryStore, RedisStore, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
 };
+use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
 use tower_llm_stream_test_support::script::{ScriptBody, Step, data, frames, wait_secs};
 
 // ---------------------------------------------------------------------------------------------
-// The harness: a redis-server of the test's own.
+// The harness: a redis-server of the test's own (`tower_llm_stream_test_support::redis`).
 
-/// A `redis-server` on a free loopback port, without persistence; killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    /// A running server, or `None` (after saying so) when `redis-server` is not installed.
-    fn start() -> Option<RedisServer> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "redis-server is not installed: CI installs it (.ci/run)"
-            );
-            eprintln!(
-                "SKIPPED: redis-server is not installed, so the Redis store is not tested \
-                 (apt-get install redis-server)"
-            );
-            return None;
-        }
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server starts");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if matches!(command(port, &["PING"]), Ok(Reply::Status(s)) if s == "PONG") {
-                    return Some(RedisServer { child, port });
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break; // The port was taken meanwhile: another one.
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn store(&self) -> RedisStore {
-        RedisStore::connect(&self.url()).await.expect("connects")
-    }
-
-    /// Runs a command on a connection of its own.
-    fn cmd(&self, args: &[&str]) -> Reply {
-        command(self.port, args).expect("redis answers")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A reply of a RESP2 server.
-#[derive(Debug, PartialEq)]
-enum Reply {
-    Status(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Vec<Reply>),
-    Error(String),
-}
-
-/// One command to the Redis on `port`, by hand (the test needs no client of its own).
-fn command(port: u16, args: &[&str]) -> std::io::Result<Reply> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
-    }
-    stream.write_all(&out)?;
-    reply(&mut BufReader::new(stream))
-}
-
-fn reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let line = line.trim_end();
-    let (kind, rest) = line.split_at(1.min(line.len()));
-    let bad = || std::io::Error::other(format!("bad reply {line:?}"));
-    Ok(match kind {
-        "+" => Reply::Status(rest.to_owned()),
-        "-" => Reply::Error(rest.to_owned()),
-        ":" => Reply::Int(rest.parse().map_err(|_| bad())?),
-        "$" => {
-            let len: i64 = rest.parse().map_err(|_| bad())?;
-            if len < 0 {
-                Reply::Bulk(None)
-            } else {
-                let mut bytes = vec![0; len as usize + 2];
-                r.read_exact(&mut bytes)?;
-                bytes.truncate(len as usize);
-                Reply::Bulk(Some(bytes))
-            }
-        }
-        "*" => {
-            let len: i64 = rest.parse().map_err(|_| bad())?;
-            let mut items = Vec::new();
-            for _ in 0..len.max(0) {
-                items.push(reply(r)?);
-            }
-            Reply::Array(items)
-        }
-        _ => return Err(bad()),
-    })
-}
-
-/// The keys of the Redis matching `pattern`.
-fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
-    let Reply::Array(items) = server.cmd(&["KEYS", pattern]) else {
-        panic!("KEYS answered no array")
-    };
-    let mut keys: Vec<String> = items
-        .into_iter()
-        .map(|item| match item {
-            Reply::Bulk(Some(key)) => String::from_utf8(key).unwrap(),
-            other => panic!("a key {other:?}"),
-        })
-        .collect();
-    keys.sort();
-    keys
+/// A store on the test's Redis.
+async fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::connect(&server.url()).await.expect("connects")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +242,7 @@ async fn the_redis_store_keeps_the_contract() {
         return;
     };
     // The reader on connections of its own, as another replica.
-    contract(server.store().await, server.store().await).await;
+    contract(store(&server).await, store(&server).await).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,7 +253,7 @@ async fn a_read_after_any_number_is_exactly_the_rest() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (writer, reader) = (server.store().await, server.store().await);
+    let (writer, reader) = (store(&server).await, store(&server).await);
     writer.create("exact", LONG).await.unwrap();
     let frames: Vec<Bytes> = (1..=600u64)
         .map(|n| match n % 4 {
@@ -425,7 +283,7 @@ async fn a_cancel_on_one_replica_is_seen_by_the_heartbeat_on_another() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (producer, other) = (server.store().await, server.store().await);
+    let (producer, other) = (store(&server).await, store(&server).await);
     producer.create("cancel-me", LONG).await.unwrap();
     producer.append("cancel-me", 1, frame(1)).await.unwrap();
     assert!(!producer.heartbeat("cancel-me").await.unwrap());
@@ -443,7 +301,7 @@ async fn an_end_wakes_a_blocked_reader_at_once() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (producer, other) = (server.store().await, server.store().await);
+    let (producer, other) = (store(&server).await, store(&server).await);
     for (id, events) in [("end-0", 0u64), ("end-3", 3)] {
         producer.create(id, LONG).await.unwrap();
         for n in 1..=events {
@@ -482,8 +340,8 @@ async fn a_producer_whose_lease_runs_out_is_lost() {
         return;
     };
     let lease = Duration::from_millis(300);
-    let producer = server.store().await.lease(lease);
-    let other = server.store().await;
+    let producer = store(&server).await.lease(lease);
+    let other = store(&server).await;
 
     // Heartbeats keep it alive past its lease.
     producer.create("kept", LONG).await.unwrap();
@@ -539,7 +397,7 @@ async fn every_key_has_a_ttl() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store().await;
+    let store = store(&server).await;
     // A finished stream, a cancelled one, a live one, one without events, a failed one.
     for (id, events, end) in [
         ("ttl-finished", 5u64, Some(StreamState::Finished)),
@@ -587,7 +445,7 @@ async fn a_trimmed_stream_says_so_rather_than_skip() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store().await.max_stream_events(10);
+    let store = store(&server).await.max_stream_events(10);
     store.create("long", LONG).await.unwrap();
     for n in 1..=1000 {
         store.append("long", n, frame(n)).await.unwrap();
@@ -612,7 +470,7 @@ async fn ids_that_cannot_be_keys_are_refused_or_unknown() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let store = server.store().await;
+    let store = store(&server).await;
     let long = "x".repeat(RedisStore::MAX_ID_LEN + 1);
     for bad in [
         "",
@@ -647,8 +505,8 @@ async fn more_waiting_readers_than_connections_all_get_the_event() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let producer = server.store().await;
-    let other = server.store().await.max_waiting_reads(2);
+    let producer = store(&server).await;
+    let other = store(&server).await.max_waiting_reads(2);
     producer.create("many", LONG).await.unwrap();
     let readers: Vec<_> = (0..6)
         .map(|_| {
@@ -676,7 +534,7 @@ async fn connections_that_redis_closed_are_made_anew() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (producer, reader) = (server.store().await, server.store().await);
+    let (producer, reader) = (store(&server).await, store(&server).await);
     producer.create("reconnect", LONG).await.unwrap();
     producer.append("reconnect", 1, frame(1)).await.unwrap();
     // A waiting read leaves its connection in the pool.
@@ -770,7 +628,7 @@ async fn a_stream_made_on_one_replica_resumes_on_another_byte_for_byte() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (server.store().await, server.store().await);
+    let (a, b) = (store(&server).await, store(&server).await);
     let mut steps = Vec::new();
     for i in 0..20 {
         steps.push(wait_secs(0.02));
@@ -808,7 +666,7 @@ async fn a_cancel_on_another_replica_stops_the_stream_and_its_upstream() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (server.store().await, server.store().await);
+    let (a, b) = (store(&server).await, store(&server).await);
     let dropped = Arc::new(AtomicBool::new(false));
     let steps = vec![data(chunk(0)), data(chunk(1)), Step::Stall];
     let body = start(&a, "resp_cancel", steps, dropped.clone()).await;
@@ -848,7 +706,7 @@ async fn live_tail_latency() {
         return;
     };
     const EVENTS: usize = 1000;
-    let (producer, tail) = (server.store().await, server.store().await);
+    let (producer, tail) = (store(&server).await, store(&server).await);
     producer.create("tail", LONG).await.unwrap();
     let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
         Arc::new(std::sync::Mutex::new(vec![None; EVENTS + 1]));

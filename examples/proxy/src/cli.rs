@@ -1,10 +1,11 @@
 //! The proxy's command line and its process: worker threads, each a single-threaded runtime
 //! with its own listening socket, and the shutdown signal.
 
-use crate::resume::ResumeConfig;
+use crate::resume::{ResumeConfig, Store};
 use crate::{Config, Proxy, listen, routable};
 use std::time::Duration;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+use tower_llm_stream::resume::RedisStore;
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -20,6 +21,10 @@ pub struct Options {
     /// without the `otlp` feature, which refuses the flag; the binary's `main` starts the
     /// export.
     pub otlp_endpoint: Option<String>,
+    /// The Redis that keeps the resumable streams (`--redis-url`, with `--resumable`), shared
+    /// by replicas. [`run`] connects it, on each worker thread's runtime, and puts it in the
+    /// configuration in place of the in-memory store `parse_args` leaves there.
+    pub redis_url: Option<String>,
 }
 
 /// The `--help` text.
@@ -28,7 +33,7 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                  [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
                  [--header-timeout SECS] [--body-timeout SECS] [--stream-deadline SECS]
                  [--max-connections N] [--max-response-bytes N] [--otlp-endpoint URL]
-                 [--resumable [--resume-ttl SECS]]
+                 [--resumable [--resume-ttl SECS] [--redis-url redis://HOST:PORT]]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30); a
@@ -63,9 +68,14 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                             event, runs to its end even when its client leaves, and is read
                             again with GET /v1/streams/ID and Last-Event-ID: N (the events
                             after N, then the rest live); DELETE /v1/streams/ID stops it. Kept
-                            in this process's memory
+                            in this process's memory, unless --redis-url
   --resume-ttl SECS         how long a resumable stream stays readable after its last event
                             (default 600)
+  --redis-url URL           keep resumable streams in this Redis (redis://[:PASSWORD@]HOST:PORT
+                            [/DB], Redis 5 or later), shared by replicas: a stream started on
+                            one proxy resumes on any other, and its readers get the
+                            stream_producer_lost error event within 15 s if that proxy dies.
+                            Needs --resumable; checked at start
   --otlp-endpoint URL       export each stream's llm_stream span to an OpenTelemetry collector
                             over OTLP/HTTP, to URL/v1/traces (e.g. http://127.0.0.1:4318); needs
                             a build with `cargo run -p llm-proxy --features otlp`
@@ -125,7 +135,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut listen = "127.0.0.1:8080".to_owned();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut otlp = None;
-    let (mut resumable, mut resume_ttl) = (false, None);
+    let (mut resumable, mut resume_ttl, mut redis_url) = (false, None, None);
     let mut config = Config {
         providers: Providers::from_env().map_err(|e| e.to_string())?,
         api_key: std::env::var("PROXY_API_KEY")
@@ -197,8 +207,12 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
             }
             "--resumable" => resumable = true,
             "--resume-ttl" => resume_ttl = Some(seconds("--resume-ttl", args.next())?),
-            // --redis-url URL (issue 19, the library's RedisStore, feature `redis`): read it
-            // here, and pick the store below.
+            "--redis-url" => {
+                redis_url = Some(
+                    args.next()
+                        .ok_or("--redis-url needs a URL, e.g. redis://127.0.0.1:6379")?,
+                )
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -208,21 +222,25 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
     }
     // The standard variable, read only where it can be acted on: a build without the
     // feature ignores it (it may be set for other programs), but refuses the flag.
-    if otlp.is_none() && cfg!(feature = "otlp") {
-        if let Some(url) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if otlp.is_none()
+        && cfg!(feature = "otlp")
+        && let Some(url) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
             .ok()
             .filter(|url| !url.is_empty())
-        {
-            otlp = Some(otlp_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", url)?);
-        }
+    {
+        otlp = Some(otlp_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", url)?);
     }
     if resumable {
         let ttl = resume_ttl.unwrap_or(ResumeConfig::DEFAULT_TTL);
-        // The store: `Store::Redis` when --redis-url is given (to add with the Redis store),
-        // else this process's memory.
+        // This process's memory, unless --redis-url: `run` connects the Redis store then, on
+        // each worker's runtime, in its place.
         config.resume = Some(ResumeConfig::memory(ttl));
     } else if resume_ttl.is_some() {
         return Err("--resume-ttl needs --resumable".to_owned());
+    } else if redis_url.is_some() {
+        return Err(
+            "--redis-url keeps resumable streams, which are off: add --resumable".to_owned(),
+        );
     }
     check_fallbacks(&config)?;
     Ok(Options {
@@ -230,6 +248,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
         threads,
         config,
         otlp_endpoint: otlp,
+        redis_url,
     })
 }
 
@@ -293,7 +312,8 @@ pub async fn ctrl_c_or_term() {
 }
 
 /// Runs the proxy as [`Options`] say until `shutdown` resolves, then lets open requests
-/// finish (10 s grace). Returns the error to print when it cannot listen.
+/// finish (10 s grace). Returns the error to print when it cannot listen, or cannot reach the
+/// Redis of `--redis-url`.
 ///
 /// One single-threaded runtime per thread, each with its own listening socket
 /// (`SO_REUSEPORT`), proxy and upstream connection pool: a stream's server connection, its
@@ -308,6 +328,7 @@ pub fn run(
         config,
         // The export is set up with the log, by the binary's main.
         otlp_endpoint: _,
+        redis_url,
     } = options;
     let mut addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&listen)
         .ok()
@@ -322,8 +343,13 @@ pub fn run(
     let mut worker_config = config.clone();
     worker_config.max_connections = config.max_connections.div_ceil(threads).max(1);
     for i in 0..threads {
-        let (config, bound_tx, mut stop_rx) =
-            (worker_config.clone(), bound_tx.clone(), stop_rx.clone());
+        let (mut config, bound_tx, mut stop_rx, redis_url) = (
+            worker_config.clone(),
+            bound_tx.clone(),
+            stop_rx.clone(),
+            redis_url.clone(),
+        );
+        let listen = listen.clone();
         let worker = std::thread::Builder::new()
             .name(format!("proxy-{i}"))
             .spawn(move || {
@@ -332,14 +358,31 @@ pub fn run(
                     .build()
                     .expect("a runtime");
                 runtime.block_on(async move {
+                    // A Redis connection runs on the runtime that made it: one store for each
+                    // worker, all on the same Redis.
+                    if let (Some(url), Some(resume)) = (redis_url, config.resume.as_mut()) {
+                        match RedisStore::connect(&url).await {
+                            Ok(store) => resume.store = Store::Redis(store),
+                            // What to do is in the message: start redis-server, give the
+                            // password, or fix --redis-url.
+                            Err(e) => {
+                                let _ = bound_tx.send(Err(e.to_string()));
+                                return;
+                            }
+                        }
+                    }
                     let listener = match listen::bind_shared(addr) {
                         Ok(listener) => listener,
                         Err(e) => {
-                            let _ = bound_tx.send(Err(e));
+                            let _ = bound_tx.send(Err(format!("cannot listen on {listen}: {e}")));
                             return;
                         }
                     };
-                    let _ = bound_tx.send(listener.local_addr());
+                    let _ = bound_tx.send(
+                        listener
+                            .local_addr()
+                            .map_err(|e| format!("cannot listen on {listen}: {e}")),
+                    );
                     let stop = async move {
                         let _ = stop_rx.wait_for(|stop| *stop).await;
                     };
@@ -351,7 +394,7 @@ pub fn run(
         match bound_rx.recv() {
             // Port 0 picks a port: the other threads share the one picked.
             Ok(Ok(bound)) => addr = bound,
-            Ok(Err(e)) => return Err(format!("cannot listen on {listen}: {e}")),
+            Ok(Err(e)) => return Err(e),
             Err(_) => return Err("a worker thread died while starting".to_owned()),
         }
     }
@@ -431,5 +474,36 @@ mod tests {
         assert!(error.contains("needs --resumable"), "{error}");
         let error = parse(&["--resumable", "--resume-ttl", "x"]).unwrap_err();
         assert!(error.contains("--resume-ttl"), "{error}");
+        let options = parse(&["--resumable", "--redis-url", "redis://127.0.0.1:1"]).unwrap();
+        assert_eq!(options.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
+        let error = parse(&["--redis-url", "redis://127.0.0.1:1"]).unwrap_err();
+        assert!(error.contains("add --resumable"), "{error}");
+        let error = parse(&["--resumable", "--redis-url"]).unwrap_err();
+        assert!(error.contains("needs a URL"), "{error}");
+    }
+
+    #[test]
+    fn an_unreachable_redis_stops_the_start_with_what_to_do() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("redis://127.0.0.1:{port}");
+        let options = parse(&["--listen", "127.0.0.1:0", "--threads", "1", "--resumable"])
+            .map(|mut options| {
+                options.redis_url = Some(url.clone());
+                options
+            })
+            .unwrap();
+        let error = super::run(options, std::future::pending()).unwrap_err();
+        assert!(
+            error.contains(&format!("cannot reach Redis at {url}")),
+            "{error}"
+        );
+        assert!(
+            error.contains("is redis-server running? (--redis-url)"),
+            "{error}"
+        );
     }
 }

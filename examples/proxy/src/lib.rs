@@ -690,10 +690,8 @@ impl Proxy {
         let native_anthropic = matches!(upstream.dialect, AnyDialect::AnthropicNative(_));
         let (mut head, body) = upstream.request.into_parts();
         copy_timeout_header(&ask.headers, &mut head.headers);
-        if native_anthropic {
-            if let Some(beta) = ask.headers.get("anthropic-beta") {
-                head.headers.insert("anthropic-beta", beta.clone());
-            }
+        if native_anthropic && let Some(beta) = ask.headers.get("anthropic-beta") {
+            head.headers.insert("anthropic-beta", beta.clone());
         }
         let mut request = Request::from_parts(head, full_request_body(body));
         request.extensions_mut().insert(upstream.dialect);

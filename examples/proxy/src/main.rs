@@ -78,10 +78,10 @@ fn main() {
     let result = cli::run(options, cli::ctrl_c_or_term());
     // The spans still buffered go to the collector before the process ends.
     #[cfg(feature = "otlp")]
-    if let Some(otlp) = otlp {
-        if let Err(e) = otlp.shutdown() {
-            tracing::warn!("{e}");
-        }
+    if let Some(otlp) = otlp
+        && let Err(e) = otlp.shutdown()
+    {
+        tracing::warn!("{e}");
     }
     if let Err(e) = result {
         tracing::error!("{e}");

@@ -9,8 +9,8 @@
 //! /v1/streams/{id}` stops the stream and its upstream request.
 //!
 //! The proxy reaches its store only through [`Store`], one type for whichever store the
-//! command line picks: the in-memory store of this process today; the Redis store, shared by
-//! replicas, is a variant to add (see [`Store`]).
+//! command line picks: the in-memory store of this process, or (`--redis-url`) a Redis shared
+//! by replicas, so that a stream started on one proxy resumes on any other.
 
 use crate::util::{ProxyBody, error, json};
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use std::time::Duration;
 use tower_llm_stream::resume::{
-    MemoryStore, Read, ResumeBody, StoreError, StreamState, StreamStore,
+    MemoryStore, Read, RedisStore, ResumeBody, StoreError, StreamState, StreamStore,
 };
 
 /// The request header that asks for a resumable stream: `x-resumable: 1`.
@@ -60,50 +60,59 @@ impl ResumeConfig {
 /// The store of the proxy's resumable streams: one type whichever the command line picked,
 /// implementing [`StreamStore`] by handing each call to it.
 ///
-/// `--redis-url` (the library's `RedisStore`, feature `redis`) is a variant to add here,
-/// `Redis(RedisStore)`, with its arm in each method below; `cli::parse_args` picks it when the
-/// flag is given (see the mark there), else [`Store::Memory`].
+/// [`Store::Redis`] with `--redis-url` (connected by `cli::run`, on each worker thread's
+/// runtime: a Redis connection lives on the runtime that made it), else [`Store::Memory`].
 #[derive(Debug, Clone)]
 pub enum Store {
     /// This process's memory (`MemoryStore`): streams are resumable on this process only, and
     /// lost when it exits.
     Memory(MemoryStore),
+    /// A Redis (`--redis-url`, the library's `RedisStore`): streams are resumable on every
+    /// proxy that shares it, and outlive the proxy that started them (its readers get the
+    /// `stream_producer_lost` error event when it dies mid-stream).
+    Redis(RedisStore),
 }
 
 impl StreamStore for Store {
     async fn create(&self, id: &str, ttl: Duration) -> Result<(), StoreError> {
         match self {
             Store::Memory(store) => store.create(id, ttl).await,
+            Store::Redis(store) => store.create(id, ttl).await,
         }
     }
 
     async fn append(&self, id: &str, number: u64, frame: Bytes) -> Result<(), StoreError> {
         match self {
             Store::Memory(store) => store.append(id, number, frame).await,
+            Store::Redis(store) => store.append(id, number, frame).await,
         }
     }
 
     async fn heartbeat(&self, id: &str) -> Result<bool, StoreError> {
         match self {
             Store::Memory(store) => store.heartbeat(id).await,
+            Store::Redis(store) => store.heartbeat(id).await,
         }
     }
 
     async fn end(&self, id: &str, state: StreamState) -> Result<(), StoreError> {
         match self {
             Store::Memory(store) => store.end(id, state).await,
+            Store::Redis(store) => store.end(id, state).await,
         }
     }
 
     async fn cancel(&self, id: &str) -> Result<bool, StoreError> {
         match self {
             Store::Memory(store) => store.cancel(id).await,
+            Store::Redis(store) => store.cancel(id).await,
         }
     }
 
     async fn read(&self, id: &str, after: u64, wait: Duration) -> Result<Option<Read>, StoreError> {
         match self {
             Store::Memory(store) => store.read(id, after, wait).await,
+            Store::Redis(store) => store.read(id, after, wait).await,
         }
     }
 }

@@ -348,15 +348,13 @@ impl Service<Request<UpstreamRequestBody>> for Upstream {
                 if let Poll::Ready(result) = responding.as_mut().poll(cx) {
                     return Poll::Ready(result);
                 }
-                if !conn_done {
-                    if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
-                        conn_done = true;
-                        if let Err(e) = result {
-                            return Poll::Ready(Err(e));
-                        }
-                        // Closed: the response future resolves (with an error) next poll.
-                        cx.waker().wake_by_ref();
+                if !conn_done && let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
+                    conn_done = true;
+                    if let Err(e) = result {
+                        return Poll::Ready(Err(e));
                     }
+                    // Closed: the response future resolves (with an error) next poll.
+                    cx.waker().wake_by_ref();
                 }
                 Poll::Pending
             })
@@ -414,10 +412,10 @@ impl Drop for PooledBody {
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
         for _ in 0..4 {
-            if let Some(conn) = self.conn.as_mut() {
-                if Pin::new(conn).poll(&mut cx).is_ready() {
-                    return;
-                }
+            if let Some(conn) = self.conn.as_mut()
+                && Pin::new(conn).poll(&mut cx).is_ready()
+            {
+                return;
             }
             match Pin::new(&mut self.incoming).poll_frame(&mut cx) {
                 Poll::Ready(None) => {

@@ -3,6 +3,9 @@
 //! connected; `DELETE /v1/streams/{id}` stops it and its upstream; the refusals; and a stream
 //! that did not ask is untouched.
 
+mod resume_support;
+use resume_support::*;
+
 use llm_proxy as app;
 use tower_llm_stream_test_support::client::{chat, client, data, send};
 use tower_llm_stream_test_support::proxy::start_proxy;
@@ -20,46 +23,6 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 use tower_llm_stream::resume::{StreamState, StreamStore};
-
-/// How long any one step may take.
-const BOUND: Duration = Duration::from_secs(10);
-
-/// Words of the scripted stream.
-const WORDS: usize = 16;
-
-fn chunk_json(delta: Value, finish: Value) -> String {
-    format!(
-        "data: {}\n\n",
-        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    )
-}
-
-/// An upstream whose stream is the same bytes every time: a role chunk, [`WORDS`] words 40 ms
-/// apart, a finish with usage, `[DONE]`.
-async fn paced() -> Upstream {
-    upstream(|mut socket| async move {
-        let mut out = head(200, "text/event-stream", "connection: close\r\n").into_bytes();
-        out.extend(chunk(
-            chunk_json(json!({"role": "assistant", "content": ""}), Value::Null).as_bytes(),
-        ));
-        if socket.write_all(&out).await.is_err() {
-            return;
-        }
-        for i in 0..WORDS {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            let word = chunk_json(json!({"content": format!(" w{i}")}), Value::Null);
-            if socket.write_all(&chunk(word.as_bytes())).await.is_err() {
-                return;
-            }
-        }
-        let mut end = chunk(chunk_json(json!({}), "stop".into()).as_bytes());
-        end.extend(chunk(b"data: [DONE]\n\n"));
-        end.extend(b"0\r\n\r\n");
-        let _ = socket.write_all(&end).await;
-    })
-    .await
-}
 
 /// The proxy with `--resumable` (unless `resumable` is false), provider `s` at `upstream`:
 /// its address and its store.
@@ -118,22 +81,6 @@ async fn resume(addr: SocketAddr, id: &str, headers: &[(&str, &str)]) -> http::R
         .unwrap()
 }
 
-/// Reads `body` until it has at least `k` whole events: what it read.
-async fn read_events(body: &mut Incoming, k: usize) -> String {
-    let mut text = String::new();
-    tokio::time::timeout(BOUND, async {
-        while events(&text).len() < k {
-            let frame = body.frame().await.expect("more events").unwrap();
-            if let Ok(data) = frame.into_data() {
-                text.push_str(std::str::from_utf8(&data).unwrap());
-            }
-        }
-    })
-    .await
-    .expect("the events in time");
-    text
-}
-
 /// Reads `body` to its end.
 async fn rest(body: Incoming) -> String {
     let bytes = tokio::time::timeout(BOUND, body.collect())
@@ -142,31 +89,6 @@ async fn rest(body: Incoming) -> String {
         .unwrap()
         .to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-/// The whole events of an SSE text.
-fn events(text: &str) -> Vec<&str> {
-    let whole = text.rfind("\n\n").map_or("", |end| &text[..end]);
-    whole.split("\n\n").filter(|e| !e.is_empty()).collect()
-}
-
-/// The `id:` of each event, in order (`None` for an event without one).
-fn ids(text: &str) -> Vec<Option<u64>> {
-    events(text)
-        .iter()
-        .map(|e| {
-            e.lines()
-                .find_map(|l| l.strip_prefix("id: "))
-                .map(|n| n.parse().unwrap())
-        })
-        .collect()
-}
-
-/// The text without its `id:` lines.
-fn without_ids(text: &str) -> String {
-    text.split_inclusive('\n')
-        .filter(|l| !l.starts_with("id: "))
-        .collect()
 }
 
 fn stream_id(headers: &HeaderMap) -> String {
@@ -193,7 +115,7 @@ async fn state(store: &Store, id: &str) -> StreamState {
 
 #[tokio::test]
 async fn a_client_that_drops_resumes_with_exactly_the_rest() {
-    let upstream = paced().await;
+    let upstream = paced(Duration::from_millis(40)).await;
     let (addr, _) = proxy(Some(&upstream), true).await;
     let request = chat("s/m", true);
 

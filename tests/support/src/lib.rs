@@ -104,6 +104,7 @@ pub mod log;
 #[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 pub mod script;
 
 /// The content type a provider streams a fixture with (by its extension).

@@ -1,0 +1,251 @@
+//! Resumable streams across replicas (`--resumable --redis-url`): proxies sharing one real
+//! `redis-server` (started by each test on a free loopback port). A stream started on proxy A
+//! resumes on proxy B with exactly the rest; a proxy killed mid-stream (a process of its own,
+//! `SIGKILL`ed) leaves its readers on B the `stream_producer_lost` error event; every key the
+//! streams leave in Redis has a TTL.
+//!
+//! Without `redis-server` installed, the tests print why they are skipped (and fail under CI,
+//! which installs it: `.ci/run`).
+
+mod resume_support;
+use resume_support::*;
+
+use llm_proxy as app;
+use tower_llm_stream_test_support::client::{chat, client};
+use tower_llm_stream_test_support::proxy::start_proxy;
+use tower_llm_stream_test_support::raw::Upstream;
+use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
+
+use app::resume::{ResumeConfig, STREAM_ID, Store};
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+use tower_llm_stream::resume::RedisStore;
+
+/// A proxy in this process with `--resumable --redis-url` (its own connections to `redis`),
+/// provider `s` at `upstream` when given: its address.
+async fn replica(redis: &RedisServer, upstream: Option<&Upstream>) -> SocketAddr {
+    let mut providers = Providers::new();
+    if let Some(upstream) = upstream {
+        providers.insert(
+            Provider::new(
+                "s",
+                ProviderKind::OpenAiCompatible,
+                &format!("http://{}/v1", upstream.addr()),
+            )
+            .unwrap(),
+        );
+    }
+    let store = RedisStore::connect(&redis.url()).await.expect("connects");
+    let config = app::Config {
+        providers,
+        resume: Some(ResumeConfig {
+            store: Store::Redis(store),
+            ttl: Duration::from_secs(60),
+        }),
+        ..app::Config::default()
+    };
+    start_proxy(config).await
+}
+
+/// The `llm-proxy` binary, a process of its own: killed when dropped (the test failing
+/// included).
+struct ProxyProcess(Child);
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl ProxyProcess {
+    /// Starts `llm-proxy --resumable --redis-url URL` on a port it picks: the process and its
+    /// address, read from its "listening on" log line (the rest of its log is copied to the
+    /// test's output).
+    fn start(redis: &RedisServer) -> (ProxyProcess, SocketAddr) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-proxy"))
+            .args(["--listen", "127.0.0.1:0", "--threads", "1", "--resumable"])
+            .args(["--redis-url", &redis.url()])
+            .env("RUST_LOG", "warn,llm_proxy::cli=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the llm-proxy binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let proxy = ProxyProcess(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("llm-proxy: {line}");
+                if let Some((_, addr)) = line.split_once("listening on http://") {
+                    let addr = addr.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(addr.parse::<SocketAddr>());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(BOUND)
+            .expect("the proxy logs the address it listens on within 10 s")
+            .expect("a socket address in the \"listening on\" line");
+        (proxy, addr)
+    }
+
+    /// `SIGKILL`: the process ends at once, heartbeats and all; reaped within 10 s.
+    fn kill(&mut self) {
+        self.0.kill().expect("the proxy is killed");
+        let deadline = Instant::now() + BOUND;
+        while self.0.try_wait().expect("its status").is_none() {
+            assert!(Instant::now() < deadline, "the killed proxy did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Posts the chat `body` to `addr`, with `x-resumable: 1` when `resumable`: the answer's head
+/// and body as they come.
+async fn open(addr: SocketAddr, body: String, resumable: bool) -> http::Response<Incoming> {
+    let mut request = Request::post(format!("http://{addr}/v1/chat/completions"))
+        .header("content-type", "application/json");
+    if resumable {
+        request = request.header("x-resumable", "1");
+    }
+    let request = request.body(Full::new(Bytes::from(body))).unwrap();
+    tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// `GET /v1/streams/{id}` on `addr` with `Last-Event-ID: last`.
+async fn resume(addr: SocketAddr, id: &str, last: usize) -> http::Response<Incoming> {
+    let request = Request::get(format!("http://{addr}/v1/streams/{id}"))
+        .header("last-event-id", last.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// Reads `body` to its end, within `within`.
+async fn rest(body: Incoming, within: Duration) -> String {
+    let bytes = tokio::time::timeout(within, body.collect())
+        .await
+        .unwrap_or_else(|_| panic!("the end within {within:?}"))
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn stream_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&STREAM_ID)
+        .unwrap_or_else(|| panic!("no x-stream-id: {headers:?}"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Every key the streams left in the test's Redis has a TTL (`PTTL` above 0): none stays
+/// forever. There is at least one.
+fn every_key_has_a_ttl(redis: &RedisServer) {
+    let keys = keys(redis, "tls:*");
+    assert!(!keys.is_empty(), "the streams are in Redis");
+    for key in &keys {
+        let Reply::Int(pttl) = redis.cmd(&["PTTL", key]) else {
+            panic!("PTTL {key} answered no integer")
+        };
+        assert!(pttl > 0, "{key} has no TTL (PTTL {pttl})");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_started_on_one_proxy_resumes_on_another_with_exactly_the_rest() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let upstream = paced(Duration::from_millis(30)).await;
+    let a = replica(&redis, Some(&upstream)).await;
+    let b = replica(&redis, Some(&upstream)).await;
+    let request = chat("s/m", true);
+
+    // The uninterrupted stream of the same request.
+    let whole = rest(open(a, request.clone(), false).await.into_body(), BOUND).await;
+    assert!(whole.ends_with("data: [DONE]\n\n"), "{whole}");
+    assert_eq!(events(&whole).len(), WORDS + 3, "{whole}");
+
+    for k in [1, 5, WORDS] {
+        let response = open(a, request.clone(), true).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = stream_id(response.headers());
+        let mut body = response.into_body();
+        let first = read_events(&mut body, k).await;
+        // The client goes away.
+        drop(body);
+        let had = ids(&first);
+        let expected: Vec<Option<u64>> = (1..=had.len() as u64).map(Some).collect();
+        assert_eq!(had, expected, "{first}");
+
+        let resumed = resume(b, &id, had.len()).await;
+        assert_eq!(resumed.status(), StatusCode::OK);
+        assert_eq!(stream_id(resumed.headers()), id);
+        let second = rest(resumed.into_body(), BOUND).await;
+
+        let both = format!("{first}{second}");
+        let expected: Vec<Option<u64>> = (1..=(WORDS as u64 + 3)).map(Some).collect();
+        assert_eq!(ids(&both), expected, "no gap, no duplicate: {both}");
+        assert_eq!(without_ids(&both), whole, "k = {k}");
+    }
+    every_key_has_a_ttl(&redis);
+}
+
+#[tokio::test]
+async fn a_proxy_killed_mid_stream_leaves_its_readers_the_producer_lost_event() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (mut a, a_addr) = ProxyProcess::start(&redis);
+    let b = replica(&redis, None).await;
+
+    // demo/slow: a word every 250 ms, some 12 s in all: still running when A is killed.
+    let response = open(a_addr, chat("demo/slow", true), true).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = stream_id(response.headers());
+    let mut body = response.into_body();
+    let first = read_events(&mut body, 3).await;
+    let had = ids(&first).len();
+    drop(body);
+
+    a.kill();
+    let killed = Instant::now();
+
+    // The lease (10 s) runs out, then a read's wait (5 s) at most.
+    let resumed = resume(b, &id, had).await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let second = rest(resumed.into_body(), Duration::from_secs(30)).await;
+    let last = events(&second).last().copied().unwrap_or_default();
+    assert!(
+        last.contains("stream_producer_lost"),
+        "the last event says the producer was lost: {second}"
+    );
+    assert!(!second.contains("[DONE]"), "{second}");
+    eprintln!(
+        "producer lost reported {:?} after the kill",
+        killed.elapsed()
+    );
+    // What B gave are the events after the client's last, numbered on.
+    let numbers: Vec<u64> = ids(&second).into_iter().flatten().collect();
+    let expected: Vec<u64> = (had as u64 + 1..).take(numbers.len()).collect();
+    assert_eq!(numbers, expected, "{second}");
+    every_key_has_a_ttl(&redis);
+}
