@@ -15,12 +15,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tower_llm_stream_test_support::process::{ChildProcess, start_listening};
 
 /// What the receiver got: one decoded export request per `POST /v1/traces`, or what was wrong
 /// with a request.
@@ -78,62 +78,35 @@ async fn read_export(request: Request<Incoming>) -> Received {
 }
 
 /// The proxy's process, killed if the test fails before it is stopped.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+struct Proxy(ChildProcess);
 
 impl Proxy {
     /// Starts `llm-proxy` on a port it picks and returns it with its address, read from its
     /// "listening on" log line; the rest of its log is copied to the test's output.
     fn start(otlp: SocketAddr) -> (Proxy, SocketAddr) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-proxy"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-proxy"));
+        command
             .args(["--listen", "127.0.0.1:0", "--threads", "1"])
             .args(["--otlp-endpoint", &format!("http://{otlp}")])
             // The log at warn but for the address line: the stream span is not logged, yet it
             // is exported (the log's filter is the log's alone).
             .env("RUST_LOG", "warn,llm_proxy::cli=info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the llm-proxy binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let proxy = Proxy(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("llm-proxy: {line}");
-                if let Some((_, addr)) = line.split_once("listening on http://") {
-                    let addr = addr.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(addr.parse::<SocketAddr>());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the proxy logs the address it listens on within 10 s")
-            .expect("a socket address in the \"listening on\" line");
-        (proxy, addr)
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let (process, addr) = start_listening(command, "llm-proxy", Duration::from_secs(10));
+        (Proxy(process), addr)
     }
 
     /// SIGTERM, then the exit (a graceful stop: the tracer provider is shut down, the spans
     /// still buffered are sent), within 10 s.
     fn stop(mut self) {
-        let pid = libc::pid_t::try_from(self.0.id()).expect("a process id");
+        let pid = libc::pid_t::try_from(self.0.0.id()).expect("a process id");
         // SAFETY: kill(2) reads no memory of ours; the pid is our child's, not yet reaped.
         let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
         assert_eq!(sent, 0, "SIGTERM: {}", std::io::Error::last_os_error());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
+            if let Some(status) = self.0.0.try_wait().unwrap() {
                 assert!(status.success(), "the proxy exited with {status}");
                 return;
             }

@@ -21,23 +21,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 use tower_llm_stream::resume::{StreamState, StreamStore};
 
 /// The proxy with `--resumable` (unless `resumable` is false), provider `s` at `upstream`:
 /// its address and its store.
 async fn proxy(upstream: Option<&Upstream>, resumable: bool) -> (SocketAddr, Store) {
-    let mut providers = Providers::new();
-    if let Some(upstream) = upstream {
-        providers.insert(
-            Provider::new(
-                "s",
-                ProviderKind::OpenAiCompatible,
-                &format!("http://{}/v1", upstream.addr()),
-            )
-            .unwrap(),
-        );
-    }
+    let providers = providers_at(upstream);
     let resume = ResumeConfig::memory(Duration::from_secs(60));
     let store = resume.store.clone();
     let config = app::Config {

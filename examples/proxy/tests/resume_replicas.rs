@@ -12,6 +12,7 @@ use resume_support::*;
 
 use llm_proxy as app;
 use tower_llm_stream_test_support::client::{chat, client};
+use tower_llm_stream_test_support::process::{ChildProcess, start_listening};
 use tower_llm_stream_test_support::proxy::start_proxy;
 use tower_llm_stream_test_support::raw::Upstream;
 use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
@@ -21,27 +22,15 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 use tower_llm_stream::resume::RedisStore;
 
 /// A proxy in this process with `--resumable --redis-url` (its own connections to `redis`),
 /// provider `s` at `upstream` when given: its address.
 async fn replica(redis: &RedisServer, upstream: Option<&Upstream>) -> SocketAddr {
-    let mut providers = Providers::new();
-    if let Some(upstream) = upstream {
-        providers.insert(
-            Provider::new(
-                "s",
-                ProviderKind::OpenAiCompatible,
-                &format!("http://{}/v1", upstream.addr()),
-            )
-            .unwrap(),
-        );
-    }
+    let providers = providers_at(upstream);
     let store = RedisStore::connect(&redis.url()).await.expect("connects");
     let config = app::Config {
         providers,
@@ -54,56 +43,28 @@ async fn replica(redis: &RedisServer, upstream: Option<&Upstream>) -> SocketAddr
     start_proxy(config).await
 }
 
-/// The `llm-proxy` binary, a process of its own: killed when dropped (the test failing
-/// included).
-struct ProxyProcess(Child);
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A proxy process, killed if the test fails.
+struct ProxyProcess(ChildProcess);
 
 impl ProxyProcess {
-    /// Starts `llm-proxy --resumable --redis-url URL` on a port it picks: the process and its
+    /// Starts `llm-proxy --resumable --redis-url` on a port it picks: the process and its
     /// address, read from its "listening on" log line (the rest of its log is copied to the
     /// test's output).
     fn start(redis: &RedisServer) -> (ProxyProcess, SocketAddr) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-proxy"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_llm-proxy"));
+        command
             .args(["--listen", "127.0.0.1:0", "--threads", "1", "--resumable"])
             .args(["--redis-url", &redis.url()])
-            .env("RUST_LOG", "warn,llm_proxy::cli=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the llm-proxy binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let proxy = ProxyProcess(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("llm-proxy: {line}");
-                if let Some((_, addr)) = line.split_once("listening on http://") {
-                    let addr = addr.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(addr.parse::<SocketAddr>());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(BOUND)
-            .expect("the proxy logs the address it listens on within 10 s")
-            .expect("a socket address in the \"listening on\" line");
-        (proxy, addr)
+            .env("RUST_LOG", "warn,llm_proxy::cli=info");
+        let (process, addr) = start_listening(command, "llm-proxy", BOUND);
+        (ProxyProcess(process), addr)
     }
 
     /// `SIGKILL`: the process ends at once, heartbeats and all; reaped within 10 s.
     fn kill(&mut self) {
-        self.0.kill().expect("the proxy is killed");
+        self.0.0.kill().expect("the proxy is killed");
         let deadline = Instant::now() + BOUND;
-        while self.0.try_wait().expect("its status").is_none() {
+        while self.0.0.try_wait().expect("its status").is_none() {
             assert!(Instant::now() < deadline, "the killed proxy did not exit");
             std::thread::sleep(Duration::from_millis(10));
         }

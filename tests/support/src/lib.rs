@@ -101,6 +101,7 @@ pub fn fixture(path: &str) -> Vec<u8> {
 }
 pub mod client;
 pub mod log;
+pub mod process;
 #[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod raw;

@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 use tower_llm_stream_test_support::raw::{Upstream, chunk, head, upstream};
 
 /// Words of the scripted stream.
@@ -88,4 +89,20 @@ pub async fn paced(gap: Duration) -> Upstream {
         let _ = socket.write_all(&end).await;
     })
     .await
+}
+
+/// The providers of a test proxy: `s`, OpenAI-compatible, at `upstream` when given.
+pub fn providers_at(upstream: Option<&Upstream>) -> Providers {
+    let mut providers = Providers::new();
+    if let Some(upstream) = upstream {
+        providers.insert(
+            Provider::new(
+                "s",
+                ProviderKind::OpenAiCompatible,
+                &format!("http://{}/v1", upstream.addr()),
+            )
+            .unwrap(),
+        );
+    }
+    providers
 }
