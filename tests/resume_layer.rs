@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::resume::{
-    MemoryStore, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
+    MemoryStore, Numbering, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
 };
 
 fn chunk(n: usize) -> String {
@@ -40,6 +40,16 @@ async fn start(
     steps: Vec<Step>,
     dropped: Arc<AtomicBool>,
 ) -> impl http_body::Body<Data = Bytes, Error = tower_llm_stream::BoxError> {
+    start_numbered(store, Resumable::new(id), steps, dropped).await
+}
+
+/// [`start`], numbered as `resumable` says.
+async fn start_numbered(
+    store: &MemoryStore,
+    resumable: Resumable,
+    steps: Vec<Step>,
+    dropped: Arc<AtomicBool>,
+) -> impl http_body::Body<Data = Bytes, Error = tower_llm_stream::BoxError> {
     let upstream = tower::service_fn(move |_req: Request<()>| {
         let mut body = ScriptBody::new(steps.clone());
         body.dropped = Some(dropped.clone());
@@ -53,7 +63,7 @@ async fn start(
         .layer(ResumeLayer::new(store.clone()))
         .service(upstream);
     let mut request = Request::new(());
-    request.extensions_mut().insert(Resumable::new(id));
+    request.extensions_mut().insert(resumable);
     service.oneshot(request).await.unwrap().into_body()
 }
 
@@ -121,6 +131,55 @@ async fn a_cancel_stops_the_stream_and_its_upstream() {
     assert!(dropped.load(Ordering::SeqCst), "the upstream was dropped");
     assert!(out.len() < 10, "{}", out.len());
     assert!(out.last().unwrap().contains("stream_cancelled"), "{out:?}");
+}
+
+/// A Responses event numbered `n` (its `sequence_number`).
+fn responses_event(n: usize) -> String {
+    format!(
+        "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"sequence_number\":{n},\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"w{n} \"}}\n\n"
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_responses_stream_is_numbered_by_its_sequence_numbers() {
+    let store = MemoryStore::new();
+    let mut steps = Vec::new();
+    for n in 0..30 {
+        steps.push(wait_secs(1.0));
+        steps.push(data(responses_event(n)));
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let resumable = Resumable::new("r").numbering(Numbering::SequenceNumbers);
+    let body = start_numbered(&store, resumable, steps, dropped.clone()).await;
+    // Read 4 events, then a second reader resumes after sequence_number 3 (event 4).
+    let mut body = std::pin::pin!(body);
+    let mut first = Vec::new();
+    while first.len() < 4 {
+        let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        first.push(String::from_utf8(frame.to_vec()).unwrap());
+    }
+    // As the upstream wrote them: no `id:` lines.
+    assert_eq!(first, (0..4).map(responses_event).collect::<Vec<_>>());
+    let resumed = ResumeBody::new(store.clone(), "r", 4).numbering(Numbering::SequenceNumbers);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(store.cancel("r").await.unwrap());
+    let rest = frames(resumed).await;
+    let (last, events) = rest.split_last().unwrap();
+    assert_eq!(
+        events,
+        (4..4 + events.len())
+            .map(responses_event)
+            .collect::<Vec<_>>()
+    );
+    // The cancel is told as a Responses error event, numbered next.
+    let next = 4 + events.len();
+    assert!(
+        last.starts_with(&format!(
+            "event: error\ndata: {{\"type\":\"error\",\"sequence_number\":{next},\"code\":\"stream_cancelled\""
+        )),
+        "{last}"
+    );
+    assert!(dropped.load(Ordering::SeqCst), "the upstream was dropped");
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
+use super::Numbering;
 use super::produce::with_id;
 use super::store::{Read, StoreError, StoredEvent, StreamState, StreamStore};
-use crate::standard::error_frame;
+use crate::standard::{error_frame, responses_error_frame};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use std::collections::VecDeque;
@@ -15,8 +16,9 @@ const READ_WAIT: Duration = Duration::from_secs(5);
 
 type Reading = Pin<Box<dyn Future<Output = Result<Option<Read>, StoreError>> + Send>>;
 
-/// A reader of a resumable stream: its events after a number, each with `id: N`, then the rest
-/// as they are stored, to the end. A stream that ends other than finished ends with an error
+/// A reader of a resumable stream: its events after a number, each with `id: N` (or as they
+/// are, for a Responses stream: [`numbering`](ResumeBody::numbering)), then the rest as they
+/// are stored, to the end. A stream that ends other than finished ends with an error
 /// event: `stream_cancelled`, `stream_producer_lost` (its producer's process died),
 /// `stream_store_error`; a stream that expired meanwhile with `stream_not_found`.
 ///
@@ -47,6 +49,7 @@ pub struct ResumeBody<St> {
     /// Set when the last events are queued: how the stream ended.
     ended: Option<StreamState>,
     done: bool,
+    numbering: Numbering,
 }
 
 impl<St: StreamStore> ResumeBody<St> {
@@ -60,6 +63,50 @@ impl<St: StreamStore> ResumeBody<St> {
             reading: None,
             ended: None,
             done: false,
+            numbering: Numbering::SseIds,
+        }
+    }
+
+    /// How the events are numbered for the reader, and the shape of the error event that ends
+    /// a stream cancelled, lost or expired ([`Numbering::SseIds`] unless set).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::BodyExt;
+    /// use std::time::Duration;
+    /// use tower_llm_stream::resume::{MemoryStore, Numbering, ResumeBody, StreamState, StreamStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = MemoryStore::new();
+    /// store.create("r1", Duration::from_secs(60)).await.unwrap();
+    /// let created = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0}\n\n";
+    /// store.append("r1", 1, Bytes::from(created)).await.unwrap();
+    /// store.cancel("r1").await.unwrap();
+    /// store.end("r1", StreamState::Cancelled).await.unwrap();
+    /// let body = ResumeBody::new(store, "r1", 0).numbering(Numbering::SequenceNumbers);
+    /// let text = body.collect().await.unwrap().to_bytes();
+    /// // As stored, then the error event with the next sequence_number.
+    /// assert!(text.starts_with(created.as_bytes()));
+    /// assert!(text.ends_with(b"\n\n"));
+    /// let last = &text[created.len()..];
+    /// assert!(last.starts_with(b"event: error\ndata: {\"type\":\"error\",\"sequence_number\":1,\"code\":\"stream_cancelled\""));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn numbering(mut self, numbering: Numbering) -> Self {
+        self.numbering = numbering;
+        self
+    }
+
+    /// The error event that ends the stream: in the shape of [`Numbering`]; for a Responses
+    /// stream with the `sequence_number` after the last event read.
+    fn error_event(&self, error_type: &str, code: &str, message: &str) -> Bytes {
+        match self.numbering {
+            Numbering::SseIds => error_frame(error_type, code, message),
+            Numbering::SequenceNumbers => {
+                responses_error_frame(self.after, error_type, code, message)
+            }
         }
     }
 }
@@ -73,8 +120,9 @@ impl<St> std::fmt::Debug for ResumeBody<St> {
     }
 }
 
-fn last_words(state: StreamState) -> Option<Bytes> {
-    let (code, message) = match state {
+/// What a reader is told when a stream ended other than finished: the error's code and message.
+fn last_words(state: StreamState) -> Option<(&'static str, &'static str)> {
+    Some(match state {
         StreamState::Live | StreamState::Finished => return None,
         StreamState::Cancelled => ("stream_cancelled", "the stream was cancelled"),
         StreamState::ProducerLost => (
@@ -85,8 +133,7 @@ fn last_words(state: StreamState) -> Option<Bytes> {
             "stream_store_error",
             "the stream could not be stored to its end: start a new request",
         ),
-    };
-    Some(error_frame("server_error", code, message))
+    })
 }
 
 impl<St: StreamStore> Body for ResumeBody<St> {
@@ -101,14 +148,20 @@ impl<St: StreamStore> Body for ResumeBody<St> {
         loop {
             if let Some(event) = this.queue.pop_front() {
                 this.after = event.number;
-                return Poll::Ready(Some(Ok(Frame::data(with_id(event.number, &event.frame)))));
+                let frame = match this.numbering {
+                    Numbering::SseIds => with_id(event.number, &event.frame),
+                    Numbering::SequenceNumbers => event.frame,
+                };
+                return Poll::Ready(Some(Ok(Frame::data(frame))));
             }
             if this.done {
                 return Poll::Ready(None);
             }
             if let Some(state) = this.ended {
                 this.done = true;
-                return Poll::Ready(last_words(state).map(|frame| Ok(Frame::data(frame))));
+                return Poll::Ready(last_words(state).map(|(code, message)| {
+                    Ok(Frame::data(this.error_event("server_error", code, message)))
+                }));
             }
             let reading = this.reading.get_or_insert_with(|| {
                 let (store, id, after) = (this.store.clone(), this.id.clone(), this.after);
@@ -125,7 +178,7 @@ impl<St: StreamStore> Body for ResumeBody<St> {
                 }
                 Ok(None) => {
                     this.done = true;
-                    let frame = error_frame(
+                    let frame = this.error_event(
                         "invalid_request_error",
                         "stream_not_found",
                         "the stream expired or never was",

@@ -72,15 +72,64 @@ pub use self::store::{Read, StoreError, StoredEvent, StreamState, StreamStore};
 /// stream; the application makes it, e.g. a random UUID, and hands it to its client).
 ///
 /// ```
+/// use tower_llm_stream::resume::{Numbering, Resumable};
+///
 /// let mut request = http::Request::new(());
-/// request.extensions_mut().insert(tower_llm_stream::resume::Resumable::new("stream-7"));
+/// request.extensions_mut().insert(Resumable::new("stream-7"));
+/// // A Responses API stream, whose events number themselves (`sequence_number`):
+/// let responses = Resumable::new("resp-7").numbering(Numbering::SequenceNumbers);
+/// assert_eq!(responses.id(), "resp-7");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resumable(pub String);
+pub struct Resumable {
+    id: String,
+    numbering: Numbering,
+}
 
 impl Resumable {
-    /// Resumable under `id`.
+    /// Resumable under `id`, its events numbered by SSE `id:` lines ([`Numbering::SseIds`]).
     pub fn new(id: impl Into<String>) -> Self {
-        Resumable(id.into())
+        Resumable {
+            id: id.into(),
+            numbering: Numbering::SseIds,
+        }
     }
+
+    /// How its readers see the events' numbers.
+    #[must_use]
+    pub fn numbering(mut self, numbering: Numbering) -> Self {
+        self.numbering = numbering;
+        self
+    }
+
+    /// The stream's id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// How a reader of a resumable stream sees which event is which (so that it can resume after
+/// the last one it had), and how it is told that a stream ended other than finished.
+///
+/// The store numbers the events from 1 either way; this is only what the reader gets.
+///
+/// ```
+/// use tower_llm_stream::resume::Numbering;
+///
+/// assert_eq!(Numbering::default(), Numbering::SseIds);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Numbering {
+    /// Each event with an SSE `id: N` line before it (what a browser's `EventSource` sends
+    /// back as `Last-Event-ID`), and the standard error event (`data: {"error": …}`) when
+    /// the stream was cancelled, lost or expired: for chat and text completions.
+    #[default]
+    SseIds,
+    /// The events as they are, for a Responses API stream, which numbers its events itself:
+    /// event N has `sequence_number` N − 1 (the standard Responses stream counts from 0
+    /// without a gap). A cancelled, lost or expired stream ends with an `event: error` with
+    /// the next `sequence_number`.
+    SequenceNumbers,
 }

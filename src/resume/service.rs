@@ -24,7 +24,7 @@ pub struct Resume<S, St> {
 pub enum ResumeResponseBody<B, St> {
     /// Not resumable: the inner body.
     Direct(B),
-    /// Resumable: read from the store, each event with its `id:`.
+    /// Resumable: read from the store, each event numbered as its [`Resumable`] asked.
     Stored(ResumeBody<St>),
 }
 
@@ -75,7 +75,7 @@ where
         let (store, ttl) = (self.store.clone(), self.ttl);
         Box::pin(async move {
             let response = future.await?;
-            let Some(Resumable(id)) = resumable else {
+            let Some(Resumable { id, numbering }) = resumable else {
                 return Ok(response.map(ResumeResponseBody::Direct));
             };
             let stream =
@@ -91,7 +91,7 @@ where
             parts.headers.remove(http::header::CONTENT_LENGTH);
             // Runs to the end whoever reads it: a client that goes does not stop it.
             tokio::spawn(produce(store.clone(), id.clone(), body));
-            let body = ResumeBody::new(store, id, 0);
+            let body = ResumeBody::new(store, id, 0).numbering(numbering);
             Ok(Response::from_parts(
                 parts,
                 ResumeResponseBody::Stored(body),

@@ -4,6 +4,7 @@
 //! ([`metrics`], served at `GET /metrics`). The `llm-proxy` binary only sets up
 //! logging and calls [`cli::run`]; tests and the benchmark tools use the same code.
 
+pub mod background;
 pub mod cli;
 pub mod client_api;
 pub mod coalesce;
@@ -40,7 +41,7 @@ use tower_llm_stream::provider::{AnyDialect, ClientApi, Endpoint, ProviderKind, 
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
 use tower_llm_stream::redact::{RedactBody, Secrets};
 use tower_llm_stream::render::whole_response;
-use tower_llm_stream::resume::{Resumable, ResumeLayer, ResumeResponseBody};
+use tower_llm_stream::resume::{Numbering, Resumable, ResumeLayer, ResumeResponseBody};
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::sse::is_event_stream;
 use tower_llm_stream::timeout::{Shutdown, StreamTimeoutLayer};
@@ -264,6 +265,19 @@ impl Proxy {
             let id = id.trim_end_matches('/').to_owned();
             return self.stream_route(request, id).await;
         }
+        if let Some(rest) = path.strip_prefix(background::RESPONSES_PATH)
+            && !rest.trim_end_matches('/').is_empty()
+        {
+            if let Some(refused) = self.check_key(&request, ClientApi::Responses) {
+                return refused;
+            }
+            let Some(resume) = self.inner.config.resume.as_ref() else {
+                return error(StatusCode::NOT_FOUND, "response_not_found", background::OFF);
+            };
+            let limit = self.inner.config.max_response_bytes;
+            return background::route(resume, rest, request.method(), request.uri().query(), limit)
+                .await;
+        }
         if let Some(client_route) = ClientRoute::parse(path) {
             let api = client_route.api();
             if let Some(refused) = self.check_key(&request, api) {
@@ -378,14 +392,29 @@ impl Proxy {
         };
         // Read for its model only (borrowed); the body is forwarded from its bytes.
         let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        let model = match serde_json::from_slice::<ModelField<'_>>(&body)
+        let (model, background) = match serde_json::from_slice::<ModelField<'_>>(&body)
             .ok()
             .filter(|_| object)
         {
-            Some(ModelField { model }) => {
-                model.and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok())
-            }
+            Some(ModelField { model, background }) => (
+                model.and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok()),
+                background,
+            ),
             None => return invalid_json(&body),
+        };
+        let background = match endpoint {
+            Endpoint::Responses => {
+                match background::asked(self.inner.config.resume.as_ref(), background) {
+                    Ok(background) => background,
+                    Err(refused) => return refused.response(),
+                }
+            }
+            _ => false,
+        };
+        let resumable = if background {
+            Some(Numbering::SequenceNumbers)
+        } else {
+            resumable.then_some(Numbering::SseIds)
         };
         let Some(model) = model else {
             return error(
@@ -558,7 +587,7 @@ impl Proxy {
             map: Some(map),
             stream: Some(stream),
             gemini,
-            resumable: false,
+            resumable: None,
         };
         self.answer(ask, model).await
     }
@@ -573,8 +602,10 @@ impl Proxy {
             Ok(prepared) => prepared,
             Err(e) => return in_api(api, refused(e)).await,
         };
-        if ask.resumable && !stream {
-            return resume::not_a_stream();
+        match ask.resumable {
+            Some(Numbering::SequenceNumbers) if !stream => return background::not_a_stream(),
+            Some(_) if !stream => return resume::not_a_stream(),
+            _ => {}
         }
         // The targets after it prepare the request as the first one read it.
         let mut ask = ask;
@@ -603,8 +634,8 @@ impl Proxy {
             }
             request.extensions_mut().insert(targets);
         }
-        if ask.resumable {
-            return self.forward_resumable(request).await;
+        if let Some(numbering) = ask.resumable {
+            return self.forward_resumable(request, numbering).await;
         }
         let response = self.forward(request).await;
         if stream {
@@ -952,9 +983,14 @@ impl Proxy {
     /// the client reads it back from the store, each event with its `id: N`, the stream's id
     /// in `x-stream-id`. What is stored is what the client would have got (secrets redacted).
     /// An answer that is not a stream (an error status) comes as it is, without an id.
+    ///
+    /// A background response (module [`background`]) is numbered by its `sequence_number`s
+    /// instead, and its response named by the proxy (`resp_…`, the stream's id): the id the
+    /// client reads it back and cancels it by.
     fn forward_resumable(
         &self,
         mut request: Request<UpstreamRequestBody>,
+        numbering: Numbering,
     ) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
         let resume = self
             .inner
@@ -962,8 +998,16 @@ impl Proxy {
             .resume
             .as_ref()
             .expect("asked for only with --resumable");
-        let id = resume::new_id();
-        request.extensions_mut().insert(Resumable::new(id.clone()));
+        let responses = numbering == Numbering::SequenceNumbers;
+        let id = if responses {
+            background::new_id()
+        } else {
+            resume::new_id()
+        };
+        request
+            .extensions_mut()
+            .insert(Resumable::new(id.clone()).numbering(numbering));
+        let name = responses.then(|| id.clone());
         // Without the connection's stall flag: the stream outlives its client.
         let proxy = Proxy {
             inner: self.inner.clone(),
@@ -972,8 +1016,20 @@ impl Proxy {
         let mut service = ResumeLayer::new(resume.store.clone())
             .ttl(resume.ttl)
             .layer(tower::service_fn(move |request| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, std::convert::Infallible>(proxy.forward(request).await) }
+                let (proxy, name) = (proxy.clone(), name.clone());
+                async move {
+                    let response = proxy.forward(request).await;
+                    let response = match name {
+                        Some(name) => response.map(|body| {
+                            body.map_frame(move |frame| {
+                                frame.map_data(|data| background::rename(data, &name))
+                            })
+                            .boxed_unsync()
+                        }),
+                        None => response,
+                    };
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             }));
         // Ready: `Resume` is as ready as its inner service, and a `service_fn` always is. Its
         // future is boxed, a type the compiler can see is `Send` (not so `oneshot`'s).
@@ -988,8 +1044,10 @@ impl Proxy {
                 ResumeResponseBody::Direct(body) => body,
                 ResumeResponseBody::Stored(body) => {
                     tracing::debug!(stream = %id, "resumable stream started");
-                    let id = HeaderValue::from_str(&id).expect("hex digits");
-                    parts.headers.insert(resume::STREAM_ID.clone(), id);
+                    if !responses {
+                        let id = HeaderValue::from_str(&id).expect("hex digits");
+                        parts.headers.insert(resume::STREAM_ID.clone(), id);
+                    }
                     coalesce::ReadyFrames::new(body.map_err(Into::into)).boxed_unsync()
                 }
             };
@@ -1059,6 +1117,9 @@ struct Forwarded;
 struct ModelField<'a> {
     #[serde(default, borrow)]
     model: Option<&'a serde_json::value::RawValue>,
+    /// A Responses request's `background` (`true`: run on when the client goes).
+    #[serde(default, borrow)]
+    background: Option<&'a serde_json::value::RawValue>,
 }
 
 /// What a client asked for, kept to prepare the request of each target: its model's, then
@@ -1075,8 +1136,9 @@ struct Ask {
     /// request is prepared.
     stream: Option<bool>,
     gemini: Option<GeminiStream>,
-    /// Asked for a resumable stream (`x-resumable: 1`, with `--resumable`).
-    resumable: bool,
+    /// Asked for a resumable stream, and how its events are numbered: `x-resumable: 1` (SSE
+    /// ids) or a background response (sequence numbers); `None`: not resumable.
+    resumable: Option<Numbering>,
 }
 
 /// Why a request body is not a JSON object.

@@ -144,7 +144,7 @@ pub(crate) struct BadRequest {
 }
 
 impl BadRequest {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         BadRequest {
             code,
             message: message.into(),

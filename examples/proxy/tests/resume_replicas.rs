@@ -2,7 +2,8 @@
 //! `redis-server` (started by each test on a free loopback port). A stream started on proxy A
 //! resumes on proxy B with exactly the rest; a proxy killed mid-stream (a process of its own,
 //! `SIGKILL`ed) leaves its readers on B the `stream_producer_lost` error event; every key the
-//! streams leave in Redis has a TTL.
+//! streams leave in Redis has a TTL. A background response (the Responses API's own way)
+//! started on A resumes on B with `starting_after`.
 //!
 //! Without `redis-server` installed, the tests print why they are skipped (and fail under CI,
 //! which installs it: `.ci/run`).
@@ -208,5 +209,81 @@ async fn a_proxy_killed_mid_stream_leaves_its_readers_the_producer_lost_event() 
     let numbers: Vec<u64> = ids(&second).into_iter().flatten().collect();
     let expected: Vec<u64> = (had as u64 + 1..).take(numbers.len()).collect();
     assert_eq!(numbers, expected, "{second}");
+    every_key_has_a_ttl(&redis);
+}
+
+/// The `data:` JSON of each event of a Responses stream.
+fn responses_events(text: &str) -> Vec<serde_json::Value> {
+    events(text)
+        .iter()
+        .map(|e| {
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            serde_json::from_str(data).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_background_response_started_on_one_proxy_resumes_on_another() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = replica(&redis, None).await;
+    let b = replica(&redis, None).await;
+    let body = serde_json::json!({"model": "demo/echo", "input": "Hi", "stream": true,
+        "background": true, "max_output_tokens": 10})
+    .to_string();
+    let request = Request::post(format!("http://{a}/v1/responses"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let response = tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = read_events(&mut body, 5).await;
+    drop(body);
+    let had = responses_events(&first);
+    let id = had[0]["response"]["id"].as_str().unwrap().to_owned();
+    let last = had.last().unwrap()["sequence_number"].as_u64().unwrap();
+
+    let request = Request::get(format!(
+        "http://{b}/v1/responses/{id}?stream=true&starting_after={last}"
+    ))
+    .body(Full::new(Bytes::new()))
+    .unwrap();
+    let resumed = tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let second = rest(resumed.into_body(), BOUND).await;
+    let both = responses_events(&format!("{first}{second}"));
+    let numbers: Vec<u64> = both
+        .iter()
+        .map(|e| e["sequence_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..both.len() as u64).collect::<Vec<_>>());
+    let text: String = both
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, app::demo::reply("Hi")[..10].concat());
+    assert_eq!(both.last().unwrap()["type"], "response.incomplete");
+
+    // The response as it ended, from B.
+    let request = Request::get(format!("http://{b}/v1/responses/{id}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = client().request(request).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let answer: serde_json::Value =
+        serde_json::from_str(&rest(answer.into_body(), BOUND).await).unwrap();
+    assert_eq!(answer["id"], id.as_str());
+    assert_eq!(answer["status"], "incomplete");
+    assert_eq!(answer["output"][0]["content"][0]["text"], text.as_str());
     every_key_has_a_ttl(&redis);
 }

@@ -5,7 +5,8 @@
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
 use tower_llm_stream_test_support::raw::{Upstream, chunk, head, upstream};
@@ -105,4 +106,22 @@ pub fn providers_at(upstream: Option<&Upstream>) -> Providers {
         );
     }
     providers
+}
+
+/// Waits until an upstream notes in `closed` when the proxy closed its connection (within
+/// [`BOUND`]); asserts that was less than 4 s (two heartbeats) after `since`, the cancel.
+pub async fn assert_closed_soon_after(closed: &Arc<Mutex<Option<Instant>>>, since: Instant) {
+    let started = Instant::now();
+    let at = loop {
+        if let Some(at) = *closed.lock().unwrap() {
+            break at;
+        }
+        assert!(started.elapsed() < BOUND, "the upstream was never let go");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let after = at.saturating_duration_since(since);
+    assert!(
+        after < Duration::from_secs(4),
+        "closed {after:?} after the cancel"
+    );
 }
