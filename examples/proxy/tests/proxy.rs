@@ -1231,6 +1231,9 @@ async fn the_playground_page_is_self_contained() {
         "AbortController",
         "TextDecoder",
         "[DONE]",
+        "x-resumable",
+        "/v1/streams/",
+        "last-event-id",
     ] {
         assert!(page.contains(part), "{part}");
     }
