@@ -69,13 +69,19 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// The default of [`max_stream_bytes`](MemoryStore::max_stream_bytes): 16 MiB.
+    pub const DEFAULT_MAX_STREAM_BYTES: usize = 16 * 1024 * 1024;
+
+    /// The default of [`max_total_bytes`](MemoryStore::max_total_bytes): 256 MiB.
+    pub const DEFAULT_MAX_TOTAL_BYTES: usize = 256 * 1024 * 1024;
+
     /// An empty store with the default bounds.
     #[must_use]
     pub fn new() -> Self {
         MemoryStore {
             shared: Arc::default(),
-            max_stream_bytes: 16 * 1024 * 1024,
-            max_total_bytes: 256 * 1024 * 1024,
+            max_stream_bytes: Self::DEFAULT_MAX_STREAM_BYTES,
+            max_total_bytes: Self::DEFAULT_MAX_TOTAL_BYTES,
         }
     }
 

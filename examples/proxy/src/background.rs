@@ -419,3 +419,39 @@ fn put(list: &mut Vec<Value>, index: usize, value: Value) {
     }
     list[index] = value;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_events_that_carry_the_response_are_renamed() {
+        let frame = Bytes::from(concat!(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_up\",\"status\":\"in_progress\"}}\n\n",
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"\\\"response\\\"\"}\n\n",
+        ));
+        let renamed = rename(frame, "resp_x");
+        assert_eq!(
+            renamed,
+            concat!(
+                "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_x\",\"status\":\"in_progress\"}}\n\n",
+                "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"\\\"response\\\"\"}\n\n",
+            )
+        );
+        // Untouched, not even copied, when no event names a response.
+        let delta = Bytes::from_static(b"event: x\ndata: {\"delta\":\"hi\"}\n\n");
+        assert_eq!(rename(delta.clone(), "resp_x").as_ptr(), delta.as_ptr());
+    }
+
+    #[test]
+    fn ids_and_query_values() {
+        assert!(well_formed(&new_id()));
+        assert!(!well_formed("resp_up"));
+        assert!(!well_formed(&new_id().to_uppercase()));
+        let query = Some("stream=true&starting_after=7&streamx=1");
+        assert_eq!(query_value(query, "stream"), Some("true"));
+        assert_eq!(query_value(query, "starting_after"), Some("7"));
+        assert_eq!(query_value(query, "after"), None);
+        assert_eq!(query_value(None, "stream"), None);
+    }
+}

@@ -5,7 +5,7 @@ use crate::resume::{ResumeConfig, Store};
 use crate::{Config, Proxy, listen, routable};
 use std::time::Duration;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
-use tower_llm_stream::resume::RedisStore;
+use tower_llm_stream::resume::{MemoryStore, RedisStore};
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                  [--max-body-bytes N] [--max-upload-bytes N] [--threads N] [--upstream-http2]
                  [--header-timeout SECS] [--body-timeout SECS] [--stream-deadline SECS]
                  [--max-connections N] [--max-response-bytes N] [--otlp-endpoint URL]
-                 [--resumable [--resume-ttl SECS] [--redis-url redis://HOST:PORT]]
+                 [--resumable [--resume-ttl SECS] [--resume-memory-bytes N] [--redis-url redis://HOST:PORT]]
 
   --listen ADDR             where to listen (default 127.0.0.1:8080)
   --timeout SECS            wait for the response head and between events (default 30); a
@@ -71,6 +71,11 @@ usage: llm-proxy [--listen ADDR] [--timeout SECS] [--max-timeout SECS] [--provid
                             in this process's memory, unless --redis-url
   --resume-ttl SECS         how long a resumable stream stays readable after its last event
                             (default 600)
+  --resume-memory-bytes N   the most event bytes this process's memory keeps for resumable
+                            streams (default 268435456, 256 MiB; 16 MiB a stream at most, or
+                            this if less): the oldest finished streams are evicted first, and a
+                            new stream that cannot fit ends with stream_store_error. Not with
+                            --redis-url (Redis's own maxmemory bounds it there)
   --redis-url URL           keep resumable streams in this Redis (redis://[:PASSWORD@]HOST:PORT
                             [/DB], Redis 5 or later), shared by replicas: a stream started on
                             one proxy resumes on any other, and its readers get the
@@ -136,6 +141,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut otlp = None;
     let (mut resumable, mut resume_ttl, mut redis_url) = (false, None, None);
+    let mut resume_memory = None;
     let mut config = Config {
         providers: Providers::from_env().map_err(|e| e.to_string())?,
         api_key: std::env::var("PROXY_API_KEY")
@@ -207,6 +213,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
             }
             "--resumable" => resumable = true,
             "--resume-ttl" => resume_ttl = Some(seconds("--resume-ttl", args.next())?),
+            "--resume-memory-bytes" => {
+                resume_memory = Some(number("--resume-memory-bytes", args.next())? as usize);
+            }
             "--redis-url" => {
                 redis_url = Some(
                     args.next()
@@ -234,9 +243,19 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String>
         let ttl = resume_ttl.unwrap_or(ResumeConfig::DEFAULT_TTL);
         // This process's memory, unless --redis-url: `run` connects the Redis store then, on
         // each worker's runtime, in its place.
-        config.resume = Some(ResumeConfig::memory(ttl));
-    } else if resume_ttl.is_some() {
-        return Err("--resume-ttl needs --resumable".to_owned());
+        let mut resume = ResumeConfig::memory(ttl);
+        if let Some(bytes) = resume_memory {
+            if redis_url.is_some() {
+                return Err("--resume-memory-bytes bounds the in-memory store, not Redis: drop it, or drop --redis-url (bound Redis with its maxmemory)".to_owned());
+            }
+            let store = MemoryStore::new()
+                .max_total_bytes(bytes)
+                .max_stream_bytes(bytes.min(MemoryStore::DEFAULT_MAX_STREAM_BYTES));
+            resume.store = Store::Memory(store);
+        }
+        config.resume = Some(resume);
+    } else if resume_ttl.is_some() || resume_memory.is_some() {
+        return Err("--resume-ttl and --resume-memory-bytes need --resumable".to_owned());
     } else if redis_url.is_some() {
         return Err(
             "--redis-url keeps resumable streams, which are off: add --resumable".to_owned(),
@@ -471,7 +490,7 @@ mod tests {
             .unwrap();
         assert_eq!(resume.ttl, std::time::Duration::from_secs(30));
         let error = parse(&["--resume-ttl", "30"]).unwrap_err();
-        assert!(error.contains("needs --resumable"), "{error}");
+        assert!(error.contains("need --resumable"), "{error}");
         let error = parse(&["--resumable", "--resume-ttl", "x"]).unwrap_err();
         assert!(error.contains("--resume-ttl"), "{error}");
         let options = parse(&["--resumable", "--redis-url", "redis://127.0.0.1:1"]).unwrap();
@@ -480,6 +499,35 @@ mod tests {
         assert!(error.contains("add --resumable"), "{error}");
         let error = parse(&["--resumable", "--redis-url"]).unwrap_err();
         assert!(error.contains("needs a URL"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_is_bounded_as_asked() {
+        use tower_llm_stream::resume::StreamStore;
+        let resume = parse(&["--resumable", "--resume-memory-bytes", "1000"])
+            .unwrap()
+            .config
+            .resume
+            .unwrap();
+        let ttl = std::time::Duration::from_secs(60);
+        resume.store.create("a", ttl).await.unwrap();
+        let event = bytes::Bytes::from(format!("data: {}\n\n", "x".repeat(600)));
+        resume.store.append("a", 1, event.clone()).await.unwrap();
+        // A second event would take the stream past 1,000 bytes.
+        assert!(resume.store.append("a", 2, event).await.is_err());
+        let error = parse(&["--resume-memory-bytes", "1000"]).unwrap_err();
+        assert!(error.contains("need --resumable"), "{error}");
+        let error = parse(&["--resumable", "--resume-memory-bytes", "1k"]).unwrap_err();
+        assert!(error.contains("number of bytes"), "{error}");
+        let error = parse(&[
+            "--resumable",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+            "--resume-memory-bytes",
+            "1000",
+        ])
+        .unwrap_err();
+        assert!(error.contains("maxmemory"), "{error}");
     }
 
     #[test]
