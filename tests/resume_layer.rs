@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::resume::{
-    MemoryStore, Numbering, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
+    MemoryStore, Numbering, Producers, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
 };
 
 fn chunk(n: usize) -> String {
@@ -301,4 +301,37 @@ async fn a_reader_that_claims_more_than_there_is_waits_for_more() {
     let read = store.read("s", 5, Duration::ZERO).await.unwrap().unwrap();
     let numbers: Vec<u64> = read.events.iter().map(|e| e.number).collect();
     assert_eq!(numbers, [6, 7]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_can_wait_for_the_producers() {
+    let store = MemoryStore::new();
+    let producers = Producers::new();
+    let (steps, _) = script(5, 1.0);
+    let upstream = tower::service_fn(move |_req: Request<()>| {
+        let response = Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(ScriptBody::new(steps.clone()))
+            .unwrap();
+        std::future::ready(Ok::<_, std::convert::Infallible>(response))
+    });
+    let service = ServiceBuilder::new()
+        .layer(ResumeLayer::new(store.clone()).producers(producers.clone()))
+        .service(upstream);
+    let mut request = Request::new(());
+    request.extensions_mut().insert(Resumable::new("s"));
+    // The client goes at once; the producer runs on, counted.
+    drop(service.oneshot(request).await.unwrap());
+    assert_eq!(producers.running(), 1);
+    let started = tokio::time::Instant::now();
+    producers.finished().await;
+    assert_eq!(producers.running(), 0);
+    // It ran to the stream's end (5 chunks a second apart) and stored it all.
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let read = store.read("s", 0, Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!((read.events.len(), read.state), (6, StreamState::Finished));
 }

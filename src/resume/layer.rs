@@ -1,4 +1,4 @@
-use super::{Resume, StreamStore};
+use super::{Producers, Resume, StreamStore};
 use std::time::Duration;
 use tower_layer::Layer;
 
@@ -15,6 +15,7 @@ use tower_layer::Layer;
 pub struct ResumeLayer<St> {
     store: St,
     ttl: Duration,
+    producers: Option<Producers>,
 }
 
 impl<St: StreamStore> ResumeLayer<St> {
@@ -23,12 +24,27 @@ impl<St: StreamStore> ResumeLayer<St> {
         ResumeLayer {
             store,
             ttl: Duration::from_secs(600),
+            producers: None,
         }
     }
 
     /// How long a stream stays resumable after its last event.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// Counts its producer tasks in `producers`, for a graceful shutdown to wait for.
+    ///
+    /// ```
+    /// use tower_llm_stream::resume::{MemoryStore, Producers, ResumeLayer};
+    ///
+    /// let producers = Producers::new();
+    /// let layer = ResumeLayer::new(MemoryStore::new()).producers(producers.clone());
+    /// # let _ = layer;
+    /// ```
+    pub fn producers(mut self, producers: Producers) -> Self {
+        self.producers = Some(producers);
         self
     }
 }
@@ -41,6 +57,7 @@ impl<S, St: Clone> Layer<S> for ResumeLayer<St> {
             inner,
             store: self.store.clone(),
             ttl: self.ttl,
+            producers: self.producers.clone(),
         }
     }
 }

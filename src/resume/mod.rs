@@ -55,6 +55,7 @@ mod body;
 mod layer;
 mod memory;
 mod produce;
+mod producers;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod service;
@@ -63,6 +64,7 @@ pub mod store;
 pub use self::body::ResumeBody;
 pub use self::layer::ResumeLayer;
 pub use self::memory::MemoryStore;
+pub use self::producers::Producers;
 #[cfg(feature = "redis")]
 pub use self::redis_store::RedisStore;
 pub use self::service::{Resume, ResumeResponseBody};

@@ -1,6 +1,6 @@
 use super::body::ResumeBody;
 use super::produce::produce;
-use super::{Resumable, StreamStore};
+use super::{Producers, Resumable, StreamStore};
 use http::{Request, Response};
 use http_body::Body;
 use std::future::Future;
@@ -16,6 +16,7 @@ pub struct Resume<S, St> {
     pub(super) inner: S,
     pub(super) store: St,
     pub(super) ttl: Duration,
+    pub(super) producers: Option<Producers>,
 }
 
 /// The response body of [`Resume`]: the inner body as it is, or, for a resumable stream, a
@@ -73,6 +74,7 @@ where
         let resumable = req.extensions().get::<Resumable>().cloned();
         let future = self.inner.call(req);
         let (store, ttl) = (self.store.clone(), self.ttl);
+        let producers = self.producers.clone();
         Box::pin(async move {
             let response = future.await?;
             let Some(Resumable { id, numbering }) = resumable else {
@@ -90,7 +92,12 @@ where
             let (mut parts, body) = response.into_parts();
             parts.headers.remove(http::header::CONTENT_LENGTH);
             // Runs to the end whoever reads it: a client that goes does not stop it.
-            tokio::spawn(produce(store.clone(), id.clone(), body));
+            let running = producers.as_ref().map(Producers::start);
+            let (producer_store, producer_id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                produce(producer_store, producer_id, body).await;
+                drop(running);
+            });
             let body = ResumeBody::new(store, id, 0).numbering(numbering);
             Ok(Response::from_parts(
                 parts,

@@ -73,16 +73,16 @@ def chat(a, model: str, tool: bool | None = None) -> dict:
 
 
 def main(label: str, doc: str | None, tests: dict[str, Callable[[Any, Test], str]],
-         banner: Callable[[], str] | None = None) -> int:
-    """Parses the checks' command line (--tests defaults to all of `tests`, in order), prints
-    `banner()` unless --quiet, runs each named test as test(args, Test) -> detail and prints
+         banner: Callable[[], str] | None = None, default_tests: str | None = None) -> int:
+    """Parses the checks' command line (--tests defaults to `default_tests`, else all of `tests`,
+    in order), prints `banner()` unless --quiet, runs each named test as test(args, Test) -> detail and prints
     `ok NAME: detail` or `FAIL NAME: problems`, then `label: N passed, N failed`. Returns the
     exit status: 1 when a test failed."""
     global QUIET
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base_url")
     p.add_argument("--model", required=True)
-    p.add_argument("--tests", default=",".join(tests))
+    p.add_argument("--tests", default=default_tests or ",".join(tests))
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--error-model", default="demo/broken")
     p.add_argument("--api-key", default=os.environ.get("PROXY_API_KEY") or "sk-ci")

@@ -19,6 +19,17 @@ const USAGE = `usage: node responses_check.mjs BASE_URL --model M [--tests respo
   completions       completions.create({stream: true}): text, finish_reason, last chunk's usage == the chat view's
   error             --error-model (default demo/broken) fails mid-stream: Responses raises the SDK's APIError (or
                     sends an error event then response.failed), completions raises its APIError, after partial text
+  background        (not in the default list: needs a proxy started with --resumable, and a deterministic model such
+                    as the demo's) responses.create({stream: true, background: true}): 6 events (FIRST_EVENTS), then
+                    break out of the loop (the SDK aborts the request: a client disconnect); responses.retrieve(id,
+                    {stream: true, starting_after: the last sequence_number}) reads the rest: sequence_number runs on
+                    without a gap or a duplicate to one terminal event, the text (and event types) of both parts are
+                    those of the same request streamed uninterrupted, not in the background; the id is resp_ + 32 hex
+                    digits; responses.retrieve(id): that status, output_text and usage, background true. Then
+                    demo/slow (CANCEL_MODEL, hard-coded) in the background: 2 events, responses.cancel(id) answers
+                    status cancelled; the stream still open and retrieve(id, {stream: true}) each end with the error
+                    event stream_cancelled (the SDK's APIError with that code; a yielded error event is accepted
+                    too), no terminal event; retrieve(id) then says cancelled, and a second cancel() too
 openai from \${ORACLES_HOME:-~/.cache/sse-oracles}/node_modules, else \${CLIENT_SDKS:-~/.cache/client-sdks}/node_modules or NODE_PATH.`;
 
 const a = parseArgs(process.argv, { tests: 'responses,responses_create,completions,error', usage: USAGE });
@@ -153,6 +164,149 @@ function errorReport(t, err, text, what) {
   return `${what}: ${name} after ${text.length} chars (${err?.code ?? short(err?.message, 80)})`;
 }
 
+// Background responses.
+const CANCEL_MODEL = 'demo/slow'; // the cancel part: a reply long and slow enough to cancel (the demo's)
+const FIRST_EVENTS = 6; // events read before the disconnect: on the demo, created, in_progress, the item
+//                         and part added, then two text deltas
+const CANCEL_EVENTS = 2; // events read before the cancel
+const textOf = (events) => events.filter((e) => e.type === 'response.output_text.delta' || e.type === 'response.refusal.delta')
+  .map((e) => e.delta).join('');
+const seqsOf = (events) => events.map((e) => e.sequence_number);
+const isRun = (seqs, from) => seqs.every((n, i) => n === from + i);
+
+// Reads an SDK stream to its end: {events, err} (what it yielded, what it threw).
+async function drain(next) {
+  const events = [];
+  try {
+    for (;;) {
+      const { value, done } = await next();
+      if (done) return { events, err: null };
+      events.push(value);
+    }
+  } catch (e) {
+    return { events, err: e };
+  }
+}
+
+async function background(t) {
+  const c = client();
+  // The same request, uninterrupted and not in the background: the text to get back.
+  const ref = [];
+  for await (const ev of await c.responses.create({ ...params(a.model), stream: true })) ref.push(ev);
+  const refTypes = ref.map((e) => e.type);
+  const refEnd = TERMINAL.includes(refTypes.at(-1)) ? ref.at(-1) : null;
+  if (!t.need(refEnd !== null, `the uninterrupted stream ends with ${refTypes.at(-1)}, not a terminal event`)) return '';
+  const refText = textOf(ref);
+  t.say(`uninterrupted: ${ref.length} events, ${refEnd.type}, text ${short(refText, 80)}`);
+
+  // In the background: FIRST_EVENTS events, then the client goes (the loop's break: the SDK aborts the request).
+  const s = await c.responses.create({ ...params(a.model), stream: true, background: true });
+  const first = [];
+  for await (const ev of s) {
+    first.push(ev);
+    if (first.length >= FIRST_EVENTS) break;
+  }
+  t.need(s.controller.signal.aborted, "the SDK did not abort the first stream's request after the break");
+  const types = first.map((e) => e.type);
+  if (!t.need(types[0] === 'response.created', `the first event is ${types[0]}, not response.created`)) return '';
+  const id = first[0].response.id;
+  const last = first.at(-1).sequence_number;
+  t.say(`background ${id}: read ${types.join(',')}, sequence_number ${seqsOf(first)}, then broke off (aborted)`);
+  t.need(/^resp_[0-9a-f]{32}$/.test(id ?? ''), `response.created's id ${id} is not resp_ and 32 hex digits`);
+  t.need(isRun(seqsOf(first), 0), `sequence_number ${seqsOf(first)}, not 0, 1, 2, …`);
+  t.need(!types.some((x) => TERMINAL.includes(x)), `the reply ended within ${FIRST_EVENTS} events (${types}): nothing left to resume`);
+
+  // The rest, read back after the last sequence_number the client had.
+  const rest = [];
+  for await (const ev of await c.responses.retrieve(id, { stream: true, starting_after: last })) rest.push(ev);
+  const restTypes = rest.map((e) => e.type);
+  t.say(`retrieve({stream: true, starting_after: ${last}}): ${rest.length} events, sequence_number `
+    + `${seqsOf(rest).slice(0, 3)}…${seqsOf(rest).at(-1)}, last ${restTypes.at(-1)}`);
+  t.need(isRun(seqsOf(rest), last + 1),
+    `the resumed sequence_number ${short(seqsOf(rest), 200)} does not run on from ${last} without a gap or a duplicate`);
+  const both = [...first, ...rest];
+  const bothTypes = both.map((e) => e.type);
+  const terminals = bothTypes.filter((x) => TERMINAL.includes(x));
+  t.need(terminals.length === 1 && TERMINAL.includes(bothTypes.at(-1)),
+    `${terminals.length} terminal events (${terminals}), the last event ${bothTypes.at(-1)}: not one terminal, last`);
+  t.need(!bothTypes.includes('error'), `an error event: ${short(both.find((e) => e.type === 'error'), 200)}`);
+  const ids = new Set(both.filter((e) => LIFECYCLE.includes(e.type)).map((e) => e.response?.id));
+  t.need(ids.size === 1 && ids.has(id), `the lifecycle events carry response ids ${[...ids]}, not ${id}`);
+  const text = textOf(both);
+  t.need(textOf(first) !== '' && textOf(rest) !== '',
+    `the text was not split by the disconnect (${textOf(first).length} chars before, ${textOf(rest).length} after)`);
+  t.need(text === refText, `the text before and after the disconnect ${short(text)} != the uninterrupted stream's ${short(refText)}`);
+  t.need(jsonEqual(bothTypes, refTypes), `the event types ${short(bothTypes, 200)} != the uninterrupted stream's ${short(refTypes, 200)}`);
+  const end = TERMINAL.includes(bothTypes.at(-1)) ? both.at(-1) : null;
+
+  // The response, not streamed: final.
+  const final = await c.responses.retrieve(id);
+  t.say(`retrieve(): ${short(final, 300)}`);
+  t.need(final.id === id, `retrieve()'s id ${final.id} != ${id}`);
+  const status = end ? end.type.replace(/^response\./, '') : null;
+  t.need(final.status === status && status === refEnd.response.status,
+    `retrieve()'s status ${final.status}, the stream's terminal event ${end?.type}, the uninterrupted stream's ${refEnd.response.status}`);
+  t.need(final.output_text === refText, `retrieve()'s output_text ${short(final.output_text)} != ${short(refText)}`);
+  t.need(final.background === true, `retrieve()'s background is ${final.background}, not true`);
+  t.need(jsonEqual(usageOf(final.usage), usageOf(refEnd.response.usage)),
+    `retrieve()'s usage ${JSON.stringify(usageOf(final.usage))} != the uninterrupted stream's ${JSON.stringify(usageOf(refEnd.response.usage))}`);
+  const parts = [`${id}: ${first.length} events, disconnect, ${rest.length} resumed after ${last} (${text.length} chars, ${final.status})`];
+
+  // Cancelled: CANCEL_MODEL in the background, CANCEL_EVENTS events, then cancel() with the stream still open.
+  const open = await c.responses.create({ ...params(CANCEL_MODEL), stream: true, background: true });
+  const it = open[Symbol.asyncIterator]();
+  const had = [];
+  while (had.length < CANCEL_EVENTS) {
+    const { value, done } = await it.next();
+    if (done) break;
+    had.push(value);
+  }
+  const cid = had[0]?.type === 'response.created' ? had[0].response.id : null;
+  if (!t.need(cid !== null, `${CANCEL_MODEL}: the first event is ${had[0]?.type}, not response.created`)) {
+    await it.return();
+    return parts.join('; ');
+  }
+  const asked = performance.now();
+  const cancelled = await c.responses.cancel(cid);
+  t.say(`cancel(${cid}): ${short(cancelled, 300)}`);
+  t.need(cancelled.id === cid, `cancel()'s id ${cancelled.id} != ${cid}`);
+  t.need(cancelled.status === 'cancelled', `cancel()'s status ${cancelled.status}, not cancelled`);
+  // The stream that was open, and the stream read again: each ends with the error event
+  // stream_cancelled (the SDK throws its APIError: the event's data has an `error` field), no
+  // terminal event.
+  const openRest = await drain(() => it.next());
+  t.say(`the open stream ended ${((performance.now() - asked) / 1000).toFixed(2)} s after cancel() was called`);
+  const againStream = await c.responses.retrieve(cid, { stream: true, starting_after: had.at(-1).sequence_number });
+  const againIt = againStream[Symbol.asyncIterator]();
+  const again = await drain(() => againIt.next());
+  for (const [what, events, err] of [['the open stream', [...had, ...openRest.events], openRest.err],
+    ['retrieve({stream: true})', [...had, ...again.events], again.err]]) {
+    const evTypes = events.map((e) => e.type);
+    t.say(`${what}: ${events.length} events, ends ${evTypes.slice(-2)} ${short(events.at(-1), 200)}`
+      + (err ? `, threw ${errName(err)}: ${err.message} (code ${err.code}, error ${short(err.error ?? null, 200)})` : ''));
+    if (err) {
+      t.need(err instanceof sdk.APIError && !(err instanceof sdk.APIConnectionError)
+        && JSON.stringify(err.error ?? null).includes('stream_cancelled'),
+      `${what} threw ${errName(err)}: ${err?.message} (error ${short(err?.error ?? null, 200)}), not the SDK's APIError for stream_cancelled`);
+    } else {
+      t.need(evTypes.at(-1) === 'error' && events.at(-1).code === 'stream_cancelled',
+        `${what} ends with ${short(events.at(-1), 200)}, not an error event with code stream_cancelled`);
+    }
+    t.need(isRun(seqsOf(events), 0), `${what}: sequence_number ${short(seqsOf(events), 200)}, not 0, 1, 2, …`);
+    t.need(!evTypes.some((x) => TERMINAL.includes(x)), `${what}: a terminal event after the cancel: ${evTypes.slice(-3)}`);
+  }
+  const gone = await c.responses.retrieve(cid);
+  const againText = textOf([...had, ...again.events]);
+  t.need(gone.status === 'cancelled', `retrieve() after the cancel: status ${gone.status}, not cancelled`);
+  t.need(gone.output_text === againText, `retrieve() after the cancel: output_text ${short(gone.output_text)} != streamed ${short(againText)}`);
+  const twice = await c.responses.cancel(cid);
+  t.need(twice.status === 'cancelled', `cancel() again: status ${twice.status}, not cancelled`);
+  const ending = again.err ? `threw ${errName(again.err)} (${again.err.code})` : `ended with ${again.events.at(-1)?.type} (${again.events.at(-1)?.code})`;
+  parts.push(`${cid} (${CANCEL_MODEL}): cancelled after ${CANCEL_EVENTS} events; read again, ${again.events.length} events, `
+    + `then the SDK ${ending}; ${gone.output_text.length} chars`);
+  return parts.join('; ');
+}
+
 const tests = {
   async responses(t) {
     const s = await readStream();
@@ -283,6 +437,7 @@ const tests = {
     }
     return parts.join('; ');
   },
+  background,
 };
 
 process.exitCode = await run('responses_check.mjs', a, tests);

@@ -27,6 +27,21 @@ usage:
                       SDK raises its own APIError (or yields an `error` event, then
                       response.failed), through completions it raises its APIError, each after
                       partial text
+    background        (not in the default list: needs a proxy started with --resumable, and a
+                      deterministic model such as the demo's) responses.create(stream=True,
+                      background=True): FIRST_EVENTS (6) events, then the stream is closed (a
+                      client disconnect); responses.retrieve(id, stream=True, starting_after=the
+                      last sequence_number) reads the rest: sequence_number runs on without a gap
+                      or a duplicate to one terminal event, the text (and event types) of both
+                      parts are those of the same request streamed uninterrupted, not in the
+                      background; the id is resp_ + 32 hex digits; responses.retrieve(id): that
+                      status, output_text and usage, background true. Then demo/slow
+                      (CANCEL_MODEL, hard-coded) in the background: 2 events, responses.cancel(id)
+                      answers status cancelled; the stream still open and retrieve(id,
+                      stream=True) each end with the `error` event stream_cancelled (the SDK
+                      raises its APIError: the event has an `error` object; a yielded error event
+                      with that code is accepted too), no terminal event; retrieve(id) then says
+                      cancelled, and a second cancel() too
   --tool    declare a get_weather function tool in the Responses and chat requests (completions
             has no tools: its chat view has none either)
 
@@ -37,7 +52,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import time
 from typing import Any
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
@@ -333,9 +350,168 @@ def t_error(a, t: Test) -> str:
     return "; ".join(parts)
 
 
+# --------------------------------------------------------------- background responses
+CANCEL_MODEL = "demo/slow"  # the cancel part: a reply long and slow enough to cancel (the demo's)
+FIRST_EVENTS = 6  # events read before the disconnect: on the demo, created, in_progress, the
+#                   item and part added, then two text deltas
+CANCEL_EVENTS = 2  # events read before the cancel
+ID = re.compile(r"resp_[0-9a-f]{32}")
+
+
+def text_of(events: list) -> str:
+    return "".join(e.delta for e in events if e.type in ("response.output_text.delta", "response.refusal.delta"))
+
+
+def seqs_of(events: list) -> list:
+    return [getattr(e, "sequence_number", None) for e in events]
+
+
+def t_background(a, t: Test) -> str:
+    c = client(a)
+    # The same request, uninterrupted and not in the background: the text to get back.
+    with c.responses.create(**request(a, a.model), stream=True) as s:
+        ref = list(s)
+    ref_types = [e.type for e in ref]
+    ref_end = ref[-1] if ref and ref[-1].type in TERMINAL else None
+    if not t.need(ref_end is not None, f"the uninterrupted stream ends with {ref_types[-1:]}, not a terminal event"):
+        return ""
+    ref_text = text_of(ref)
+    say(f"uninterrupted: {len(ref)} events, {ref_end.type}, text {short(ref_text, 80)}")
+
+    # In the background: FIRST_EVENTS events, then the client goes (the SDK closes the response).
+    s = c.responses.create(**request(a, a.model), stream=True, background=True)
+    first: list = []
+    try:
+        while len(first) < FIRST_EVENTS:
+            first.append(next(s))
+    except StopIteration:
+        pass
+    finally:
+        s.close()
+    t.need(s.response.is_closed, "the first stream's response is not closed after close()")
+    types = [e.type for e in first]
+    if not t.need(types[:1] == ["response.created"], f"the first event is {types[:1]}, not response.created"):
+        return ""
+    rid = first[0].response.id
+    last = first[-1].sequence_number
+    say(f"background {rid}: read {types}, sequence_number {seqs_of(first)}, then closed the stream")
+    t.need(ID.fullmatch(rid or "") is not None, f"response.created's id {rid!r} is not resp_ and 32 hex digits")
+    t.need(seqs_of(first) == list(range(len(first))), f"sequence_number {seqs_of(first)}, not 0, 1, 2, …")
+    t.need(not any(x in TERMINAL for x in types), f"the reply ended within {FIRST_EVENTS} events ({types}): "
+                                                  "nothing left to resume")
+
+    # The rest, read back after the last sequence_number the client had.
+    with c.responses.retrieve(rid, stream=True, starting_after=last) as r:
+        rest = list(r)
+    rest_types = [e.type for e in rest]
+    say(f"retrieve(stream=True, starting_after={last}): {len(rest)} events, sequence_number "
+        f"{short(seqs_of(rest)[:3], 40)}…{seqs_of(rest)[-1:]}, last {rest_types[-1:]}")
+    t.need(seqs_of(rest) == list(range(last + 1, last + 1 + len(rest))),
+           f"the resumed sequence_number {short(seqs_of(rest), 200)} does not run on from {last} without a gap "
+           "or a duplicate")
+    both = first + rest
+    both_types = types + rest_types
+    terminals = [x for x in both_types if x in TERMINAL]
+    t.need(len(terminals) == 1 and both_types[-1] in TERMINAL,
+           f"{len(terminals)} terminal events ({terminals}), the last event {both_types[-1:]}: not one terminal, last")
+    t.need("error" not in both_types, f"an error event: {[e for e in both if e.type == 'error'][:1]}")
+    ids = {e.response.id for e in both if e.type in LIFECYCLE}
+    t.need(ids == {rid}, f"the lifecycle events carry response ids {sorted(ids)}, not {rid}")
+    text = text_of(both)
+    t.need(text_of(first) != "" and text_of(rest) != "",
+           f"the text was not split by the disconnect ({len(text_of(first))} chars before, "
+           f"{len(text_of(rest))} after)")
+    t.need(text == ref_text, f"the text before and after the disconnect {short(text)} != the uninterrupted "
+                             f"stream's {short(ref_text)}")
+    t.need(both_types == ref_types, f"the event types {short(both_types, 200)} != the uninterrupted stream's "
+                                    f"{short(ref_types, 200)}")
+    end = both[-1] if both_types[-1:] and both_types[-1] in TERMINAL else None
+
+    # The response, not streamed: final.
+    final = c.responses.retrieve(rid)
+    say(f"retrieve(): {short(final.model_dump(exclude_none=True), 300)}")
+    t.need(final.id == rid, f"retrieve()'s id {final.id!r} != {rid!r}")
+    status = end.type.removeprefix("response.") if end is not None else None
+    t.need(final.status == status == ref_end.response.status,
+           f"retrieve()'s status {final.status!r}, the stream's terminal event {end.type if end else None}, "
+           f"the uninterrupted stream's {ref_end.response.status!r}")
+    t.need(final.output_text == ref_text, f"retrieve()'s output_text {short(final.output_text)} != {short(ref_text)}")
+    t.need(final.background is True, f"retrieve()'s background is {final.background!r}, not true")
+    t.need(usage_of(final.usage) == usage_of(ref_end.response.usage),
+           f"retrieve()'s usage {usage_of(final.usage)} != the uninterrupted stream's "
+           f"{usage_of(ref_end.response.usage)}")
+    parts = [f"{rid}: {len(first)} events, disconnect, {len(rest)} resumed after {last} ({len(text)} chars, "
+             f"{final.status})"]
+
+    # Cancelled: CANCEL_MODEL in the background, CANCEL_EVENTS events, then cancel() with the
+    # stream still open.
+    s = c.responses.create(**request(a, CANCEL_MODEL), stream=True, background=True)
+    had = [next(s) for _ in range(CANCEL_EVENTS)]
+    cid = had[0].response.id if had[0].type == "response.created" else None
+    if not t.need(cid is not None, f"{CANCEL_MODEL}: the first event is {had[0].type}, not response.created"):
+        s.close()
+        return "; ".join(parts)
+    asked = time.monotonic()
+    cancelled = c.responses.cancel(cid)
+    say(f"cancel({cid}): {short(cancelled.model_dump(exclude_none=True), 300)}")
+    t.need(cancelled.id == cid, f"cancel()'s id {cancelled.id!r} != {cid!r}")
+    t.need(cancelled.status == "cancelled", f"cancel()'s status {cancelled.status!r}, not 'cancelled'")
+    # The stream that was open, and the stream read again: each ends with the `error` event
+    # stream_cancelled (the SDK raises its APIError: the event's data has an `error` object), no
+    # terminal event.
+    open_rest, open_err = [], None
+    try:
+        for ev in s:
+            open_rest.append(ev)
+    except Exception as e:
+        open_err = e
+    finally:
+        s.close()
+    say(f"the open stream ended {time.monotonic() - asked:.2f} s after cancel() was called")
+    again, again_err = [], None
+    try:
+        with c.responses.retrieve(cid, stream=True, starting_after=had[-1].sequence_number) as r:
+            for ev in r:
+                again.append(ev)
+    except Exception as e:
+        again_err = e
+    for what, events, err in (("the open stream", had + open_rest, open_err),
+                              ("retrieve(stream=True)", had + again, again_err)):
+        types = [e.type for e in events]
+        say(f"{what}: {len(events)} events, ends {types[-2:]}"
+            + (f" {short(events[-1].model_dump(exclude_none=True), 200)}" if events else "")
+            + (f", raised {exc(err)}" if err is not None else ""))
+        if err is not None:
+            t.need(isinstance(err, openai.APIError) and not isinstance(err, openai.APIConnectionError)
+                   and "stream_cancelled" in json.dumps(getattr(err, "body", None), default=str),
+                   f"{what} raised {exc(err)} (body {short(getattr(err, 'body', None), 200)}), not the SDK's "
+                   "APIError for stream_cancelled")
+        else:
+            t.need(types[-1:] == ["error"] and getattr(events[-1], "code", None) == "stream_cancelled",
+                   f"{what} ends with {short(events[-1].model_dump(exclude_none=True) if events else None, 200)}, "
+                   "not an error event with code stream_cancelled")
+        t.need(seqs_of(events) == list(range(len(events))), f"{what}: sequence_number {short(seqs_of(events), 200)}, "
+                                                            "not 0, 1, 2, …")
+        t.need(not any(x in TERMINAL for x in types), f"{what}: a terminal event after the cancel: {types[-3:]}")
+    gone = c.responses.retrieve(cid)
+    t.need(gone.status == "cancelled", f"retrieve() after the cancel: status {gone.status!r}, not 'cancelled'")
+    streamed_text = text_of(had + again)
+    t.need(gone.output_text == streamed_text, f"retrieve() after the cancel: output_text {short(gone.output_text)} "
+                                              f"!= streamed {short(streamed_text)}")
+    t.need(c.responses.cancel(cid).status == "cancelled", "cancel() again: not 'cancelled'")
+    end_event = again[-1] if again else None
+    ending = (f"raised {exc_name(again_err)} ({getattr(again_err, 'code', None)})" if again_err is not None
+              else f"ended with {getattr(end_event, 'type', None)} ({getattr(end_event, 'code', None)})")
+    parts.append(f"{cid} ({CANCEL_MODEL}): cancelled after {CANCEL_EVENTS} events; read again, {len(again)} events, "
+                 f"then the SDK {ending}; {len(gone.output_text)} chars")
+    return "; ".join(parts)
+
+
 TESTS = {"responses": t_responses, "responses_create": t_responses_create, "completions": t_completions,
-         "error": t_error}
+         "error": t_error, "background": t_background}
+DEFAULT_TESTS = "responses,responses_create,completions,error"
 
 
 if __name__ == "__main__":
-    sys.exit(main("responses_check", __doc__, TESTS, banner=lambda: f"openai {openai.__version__}"))
+    sys.exit(main("responses_check", __doc__, TESTS, banner=lambda: f"openai {openai.__version__}",
+                  default_tests=DEFAULT_TESTS))

@@ -78,7 +78,8 @@ pub(crate) fn not_a_stream() -> Response<ProxyBody> {
 
 /// A frame of a background response's stream with its response named `id`: every event that
 /// carries the response (`response.created`, `response.in_progress`, the terminal event) says
-/// `"response": {"id": id, …}`; the other events pass as they are, without being parsed.
+/// `"response": {"id": id, …, "background": true}`; the other events pass as they are,
+/// without being parsed.
 pub(crate) fn rename(frame: Bytes, id: &str) -> Bytes {
     if memchr::memmem::find(&frame, b"\"response\"").is_none() {
         return frame;
@@ -105,6 +106,7 @@ fn renamed_block(block: &[u8], id: &str) -> Option<Vec<u8>> {
     let mut event: Map<String, Value> = serde_json::from_slice(&block[start..end]).ok()?;
     let response = event.get_mut("response")?.as_object_mut()?;
     response.insert("id".into(), Value::from(id));
+    response.insert("background".into(), Value::Bool(true));
     let data = serde_json::to_vec(&event).ok()?;
     let mut out = Vec::with_capacity(block.len() + id.len());
     out.extend_from_slice(&block[..start]);
@@ -434,7 +436,7 @@ mod tests {
         assert_eq!(
             renamed,
             concat!(
-                "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_x\",\"status\":\"in_progress\"}}\n\n",
+                "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_x\",\"status\":\"in_progress\",\"background\":true}}\n\n",
                 "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"\\\"response\\\"\"}\n\n",
             )
         );

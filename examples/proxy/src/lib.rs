@@ -41,7 +41,7 @@ use tower_llm_stream::provider::{AnyDialect, ClientApi, Endpoint, ProviderKind, 
 use tower_llm_stream::provider::{ChatCompletionAggregator, Providers, RequestError, Route};
 use tower_llm_stream::redact::{RedactBody, Secrets};
 use tower_llm_stream::render::whole_response;
-use tower_llm_stream::resume::{Numbering, Resumable, ResumeLayer, ResumeResponseBody};
+use tower_llm_stream::resume::{Numbering, Producers, Resumable, ResumeLayer, ResumeResponseBody};
 use tower_llm_stream::sse::Decoder;
 use tower_llm_stream::sse::is_event_stream;
 use tower_llm_stream::timeout::{Shutdown, StreamTimeoutLayer};
@@ -151,6 +151,8 @@ struct Inner {
     bare: Option<Upstream>,
     /// Ends the open streams when the server's grace period is over.
     shutdown: Shutdown,
+    /// The producers of this worker's resumable streams: a shutdown waits for them too.
+    producers: Producers,
     /// Every configured secret: never relayed from an upstream.
     secrets: Secrets,
 }
@@ -188,6 +190,7 @@ impl Proxy {
                 bare,
                 shutdown,
                 secrets,
+                producers: Producers::new(),
             }),
         }
     }
@@ -1015,6 +1018,7 @@ impl Proxy {
         };
         let mut service = ResumeLayer::new(resume.store.clone())
             .ttl(resume.ttl)
+            .producers(self.inner.producers.clone())
             .layer(tower::service_fn(move |request| {
                 let (proxy, name) = (proxy.clone(), name.clone());
                 async move {
@@ -1335,8 +1339,8 @@ pub const H2_MAX_PENDING_RESETS: usize = 32;
 const LAST_WORDS: Duration = Duration::from_secs(2);
 
 /// Serves connections until `shutdown` resolves, then stops accepting and lets open requests
-/// finish (up to `grace`); then ends the streams still open with the `server_shutting_down`
-/// error event.
+/// and resumable streams (which run on without a connection) finish (up to `grace`); then
+/// ends the streams still open with the `server_shutting_down` error event.
 ///
 /// Each connection: the whole request head within `header_timeout` (the first one from the
 /// moment it is accepted, HTTP/2 included), writes that do not progress for the idle timeout
@@ -1444,7 +1448,14 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, waiting for open requests");
-    let closed = graceful.shutdown();
+    // Resumable streams run on without a connection: waited for as connections are, then
+    // ended with server_shutting_down (stored, so their readers on other replicas learn it at
+    // once) rather than dropped.
+    let producers = proxy.inner.producers.clone();
+    let closed = async move {
+        graceful.shutdown().await;
+        producers.finished().await;
+    };
     tokio::pin!(closed);
     tokio::select! {
         () = &mut closed => tracing::info!("all connections closed"),

@@ -2,7 +2,8 @@
 //! `redis-server` (started by each test on a free loopback port). A stream started on proxy A
 //! resumes on proxy B with exactly the rest; a proxy killed mid-stream (a process of its own,
 //! `SIGKILL`ed) leaves its readers on B the `stream_producer_lost` error event; every key the
-//! streams leave in Redis has a TTL. A background response (the Responses API's own way)
+//! streams leave in Redis has a TTL. A proxy asked to stop (`SIGTERM`) finishes its resumable
+//! streams, whether their clients are there or not, before it exits. A background response (the Responses API's own way)
 //! started on A resumes on B with `starting_after`.
 //!
 //! Without `redis-server` installed, the tests print why they are skipped (and fail under CI,
@@ -59,6 +60,31 @@ impl ProxyProcess {
             .env("RUST_LOG", "warn,llm_proxy::cli=info");
         let (process, addr) = start_listening(command, "llm-proxy", BOUND);
         (ProxyProcess(process), addr)
+    }
+
+    /// `SIGTERM`: the graceful shutdown (no new connections; open requests and resumable
+    /// streams get 10 s).
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `within` for the process to exit: its exit status.
+    fn exited_within(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.0.try_wait().expect("its status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// `SIGKILL`: the process ends at once, heartbeats and all; reaped within 10 s.
@@ -285,5 +311,51 @@ async fn a_background_response_started_on_one_proxy_resumes_on_another() {
     assert_eq!(answer["id"], id.as_str());
     assert_eq!(answer["status"], "incomplete");
     assert_eq!(answer["output"][0]["content"][0]["text"], text.as_str());
+    every_key_has_a_ttl(&redis);
+}
+
+#[tokio::test]
+async fn a_draining_proxy_finishes_its_resumable_streams_before_it_exits() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (mut a, a_addr) = ProxyProcess::start(&redis);
+    let b = replica(&redis, None).await;
+    // demo/echo: 40 words 30 ms apart, some 1.2 s.
+    let request = serde_json::json!({"model": "demo/echo", "stream": true, "max_tokens": 40,
+        "messages": [{"role": "user", "content": "Hi"}]})
+    .to_string();
+    let response = open(a_addr, request, true).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = stream_id(response.headers());
+    let mut body = response.into_body();
+    let first = read_events(&mut body, 2).await;
+    let had = ids(&first).len();
+    // The client goes, and A is asked to stop: no connection is open, the stream runs on.
+    drop(body);
+    a.terminate();
+
+    let resumed = resume(b, &id, had).await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let second = rest(resumed.into_body(), BOUND).await;
+    assert!(
+        second.ends_with("data: [DONE]\n\n"),
+        "the stream ran to its end: {second}"
+    );
+    assert!(!second.contains("stream_producer_lost"), "{second}");
+    let text: String = events(&format!("{first}{second}"))
+        .iter()
+        .filter_map(|e| e.strip_prefix("id: ").and_then(|e| e.split_once("data: ")))
+        .filter_map(|(_, data)| serde_json::from_str::<serde_json::Value>(data).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, app::demo::reply("Hi")[..40].concat());
+    // Then A exits, cleanly.
+    let status = a.exited_within(BOUND);
+    assert!(status.success(), "{status}");
     every_key_has_a_ttl(&redis);
 }
