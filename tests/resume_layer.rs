@@ -40,12 +40,18 @@ async fn start(
     steps: Vec<Step>,
     dropped: Arc<AtomicBool>,
 ) -> impl http_body::Body<Data = Bytes, Error = tower_llm_stream::BoxError> {
-    start_numbered(store, Resumable::new(id), steps, dropped).await
+    start_with(
+        ResumeLayer::new(store.clone()),
+        Resumable::new(id),
+        steps,
+        dropped,
+    )
+    .await
 }
 
-/// [`start`], numbered as `resumable` says.
-async fn start_numbered(
-    store: &MemoryStore,
+/// [`start`] through `layer`, numbered as `resumable` says.
+async fn start_with(
+    layer: ResumeLayer<MemoryStore>,
     resumable: Resumable,
     steps: Vec<Step>,
     dropped: Arc<AtomicBool>,
@@ -59,9 +65,7 @@ async fn start_numbered(
             .unwrap();
         std::future::ready(Ok::<_, std::convert::Infallible>(response))
     });
-    let service = ServiceBuilder::new()
-        .layer(ResumeLayer::new(store.clone()))
-        .service(upstream);
+    let service = ServiceBuilder::new().layer(layer).service(upstream);
     let mut request = Request::new(());
     request.extensions_mut().insert(resumable);
     service.oneshot(request).await.unwrap().into_body()
@@ -150,7 +154,8 @@ async fn a_responses_stream_is_numbered_by_its_sequence_numbers() {
     }
     let dropped = Arc::new(AtomicBool::new(false));
     let resumable = Resumable::new("r").numbering(Numbering::SequenceNumbers);
-    let body = start_numbered(&store, resumable, steps, dropped.clone()).await;
+    let layer = ResumeLayer::new(store.clone());
+    let body = start_with(layer, resumable, steps, dropped.clone()).await;
     // Read 4 events, then a second reader resumes after sequence_number 3 (event 4).
     let mut body = std::pin::pin!(body);
     let mut first = Vec::new();
@@ -307,21 +312,10 @@ async fn a_reader_that_claims_more_than_there_is_waits_for_more() {
 async fn a_shutdown_can_wait_for_the_producers() {
     let store = MemoryStore::new();
     let producers = Producers::new();
-    let (steps, _) = script(5, 1.0);
-    let upstream = tower::service_fn(move |_req: Request<()>| {
-        let response = Response::builder()
-            .header("content-type", "text/event-stream")
-            .body(ScriptBody::new(steps.clone()))
-            .unwrap();
-        std::future::ready(Ok::<_, std::convert::Infallible>(response))
-    });
-    let service = ServiceBuilder::new()
-        .layer(ResumeLayer::new(store.clone()).producers(producers.clone()))
-        .service(upstream);
-    let mut request = Request::new(());
-    request.extensions_mut().insert(Resumable::new("s"));
+    let (steps, dropped) = script(5, 1.0);
+    let layer = ResumeLayer::new(store.clone()).producers(producers.clone());
     // The client goes at once; the producer runs on, counted.
-    drop(service.oneshot(request).await.unwrap());
+    drop(start_with(layer, Resumable::new("s"), steps, dropped).await);
     assert_eq!(producers.running(), 1);
     let started = tokio::time::Instant::now();
     producers.finished().await;
