@@ -24,6 +24,28 @@ pub fn openai_chat_stream(events: usize) -> Vec<u8> {
     out
 }
 
+/// A real OpenAI chat stream (`tests/fixtures/openai/chat_text_include_usage.sse`, captured
+/// from `gpt-4o-mini` with `include_usage`) stretched to `events` events: its role chunk,
+/// its content chunks repeated in order, its finish chunk, its usage chunk and `[DONE]`.
+pub fn openai_fixture_chat_stream(events: usize) -> Vec<u8> {
+    let fixture: &[u8] = include_bytes!("../../tests/fixtures/openai/chat_text_include_usage.sse");
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(fixture, b"\n\n") {
+        blocks.push(&fixture[start..at + 2]);
+        start = at + 2;
+    }
+    let (role, rest) = blocks.split_first().expect("a role chunk");
+    let (content, tail) = rest.split_at(rest.len() - 3);
+    assert!(tail[2] == b"data: [DONE]\n\n" && !content.is_empty() && events > 4);
+    let mut out = role.to_vec();
+    for i in 0..events - 4 {
+        out.extend_from_slice(content[i % content.len()]);
+    }
+    tail.iter().for_each(|block| out.extend_from_slice(block));
+    out
+}
+
 /// `count` events of `size` bytes of JSON-ish data each (Responses API terminal events).
 pub fn large_event_stream(count: usize, size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(count * (size + 40));

@@ -97,7 +97,7 @@ pub(crate) fn translate_if_whole_json<D: Dialect + ?Sized>(
 ) -> Result<(), StreamError> {
     let whole = block
         .event()
-        .is_some_and(|e| serde_json::from_slice::<serde::de::IgnoredAny>(e.data_bytes()).is_ok());
+        .is_some_and(|e| crate::standard::probe::is_json(e.data_bytes()));
     if whole {
         dialect.on_block(block, out)
     } else {
