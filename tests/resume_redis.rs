@@ -18,6 +18,7 @@ use tower_llm_stream::resume::store::HEARTBEAT;
 use tower_llm_stream::resume::{
     MemoryStore, RedisStore, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
 };
+use tower_llm_stream_test_support::openai_chat_chunk;
 use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
 use tower_llm_stream_test_support::script::{ScriptBody, Step, data, frames, wait_secs};
 
@@ -751,5 +752,290 @@ async fn live_tail_latency() {
         at(0.9),
         at(0.99),
         micros[micros.len() - 1]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements under load, not tests: many streams at once through `ResumeLayer` (the
+// producer task storing each event as it comes), each tailed live by a client on another
+// replica (another `RedisStore`, its own connections). Run with `--release -- --ignored
+// --nocapture redis_throughput` (or `redis_memory_per_retained_stream`).
+
+/// An upstream's stream of `events` chat chunks, one per frame, `pace` apart (`None`: back to
+/// back, as fast as the producer takes them), noting when it hands each one out: nanoseconds
+/// after `base` in `sent[n]`.
+struct TimedChunks {
+    next: u64,
+    events: u64,
+    pace: Option<Duration>,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    base: Instant,
+    sent: Arc<[std::sync::atomic::AtomicU64]>,
+}
+
+impl http_body::Body for TimedChunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::future::Future;
+        let this = &mut *self;
+        if this.next > this.events {
+            return std::task::Poll::Ready(None);
+        }
+        if let Some(pace) = this.pace {
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pace)));
+            std::task::ready!(sleep.as_mut().poll(cx));
+            this.sleep = None;
+        }
+        let n = this.next;
+        this.next += 1;
+        let frame = openai_chat_chunk(n);
+        this.sent[n as usize].store(this.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(frame))))
+    }
+}
+
+/// Starts stream `id` of `events` chunks through `ResumeLayer` over `producer`, its client
+/// gone at once (the stream runs on into the store); when the upstream handed out each event
+/// in the returned array.
+async fn produce_timed<St: StreamStore>(
+    producer: St,
+    id: &str,
+    events: u64,
+    pace: Option<Duration>,
+    base: Instant,
+) -> Arc<[std::sync::atomic::AtomicU64]> {
+    let sent: Arc<[std::sync::atomic::AtomicU64]> = (0..=events)
+        .map(|_| std::sync::atomic::AtomicU64::new(0))
+        .collect();
+    let upstream_sent = sent.clone();
+    let upstream = tower::service_fn(move |_req: Request<()>| {
+        let body = TimedChunks {
+            next: 1,
+            events,
+            pace,
+            sleep: None,
+            base,
+            sent: upstream_sent.clone(),
+        };
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(body)
+            .unwrap();
+        std::future::ready(Ok::<_, std::convert::Infallible>(response))
+    });
+    let service = ServiceBuilder::new()
+        .layer(ResumeLayer::new(producer).ttl(LONG))
+        .service(upstream);
+    let mut request = Request::new(());
+    request.extensions_mut().insert(Resumable::new(id));
+    let response = service.oneshot(request).await.unwrap();
+    assert!(matches!(
+        response.body(),
+        tower_llm_stream::resume::ResumeResponseBody::Stored(_)
+    ));
+    sent
+}
+
+/// `streams` streams of `events` chunks at once, each produced into `producer` through the
+/// layer and tailed from its start by a `ResumeBody` over `reader` (every event checked byte
+/// for byte): the wall time until every tail read its stream's end, and each event's added
+/// latency in microseconds (the upstream handing it out to a tail getting it).
+async fn under_load<St: StreamStore>(
+    producer: St,
+    reader: St,
+    tag: &str,
+    (streams, events, pace): (usize, u64, Option<Duration>),
+) -> (Duration, Vec<u64>) {
+    use http_body_util::BodyExt;
+    let base = Instant::now();
+    let tasks: Vec<_> = (0..streams)
+        .map(|i| {
+            let (producer, reader) = (producer.clone(), reader.clone());
+            let id = format!("{tag}-{i}");
+            tokio::spawn(async move {
+                let sent = produce_timed(producer, &id, events, pace, base).await;
+                let mut tail = std::pin::pin!(ResumeBody::new(reader, id, 0));
+                let mut micros = Vec::with_capacity(events as usize);
+                let mut expected = 1;
+                while let Some(frame) = tail.frame().await {
+                    let now = base.elapsed().as_nanos() as u64;
+                    let frame = frame.unwrap().into_data().unwrap();
+                    let line = memchr::memchr(b'\n', &frame).unwrap();
+                    let n: u64 = std::str::from_utf8(&frame[4..line])
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    micros
+                        .push(now.saturating_sub(sent[n as usize].load(Ordering::Relaxed)) / 1000);
+                    assert_eq!(n, expected, "no gap, no duplicate");
+                    assert_eq!(frame[line + 1..], openai_chat_chunk(n)[..]);
+                    expected += 1;
+                }
+                assert_eq!(expected, events + 1, "every event, then the end");
+                micros
+            })
+        })
+        .collect();
+    let mut micros = Vec::with_capacity(streams * events as usize);
+    for task in tasks {
+        let left = Duration::from_secs(120).saturating_sub(base.elapsed());
+        let got = tokio::time::timeout(left, task)
+            .await
+            .expect("the round ends within 120 s")
+            .unwrap();
+        micros.extend(got);
+    }
+    (base.elapsed(), micros)
+}
+
+/// p50, p90, p99 and max of `micros`, as text.
+fn quantiles(mut micros: Vec<u64>) -> String {
+    micros.sort_unstable();
+    let at = |q: f64| micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)];
+    format!(
+        "p50 {} us, p90 {} us, p99 {} us, max {} us",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        micros[micros.len() - 1]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --release -- --ignored --nocapture"]
+async fn redis_throughput() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // Replica A produces, replica B tails: two stores, each with its own connections.
+    let (a, b) = (store(&server).await, store(&server).await);
+    let memory = MemoryStore::new();
+    let pace = Duration::from_millis(20);
+    let rounds = [
+        // Back to back: the upstream always has the next chunk ready; what the store takes.
+        (1, 5_000, None),
+        (16, 1_000, None),
+        (64, 500, None),
+        // At a model's pace (an event every 20 ms, 50 tokens/s per stream): the added latency
+        // a live tail sees with that many streams running.
+        (64, 200, Some(pace)),
+        (256, 200, Some(pace)),
+    ];
+    for (i, round) in rounds.into_iter().enumerate() {
+        let (streams, events, pace) = round;
+        let what = match pace {
+            None => "back to back".to_owned(),
+            Some(pace) => format!("one every {pace:?}"),
+        };
+        for name in ["redis", "memory"] {
+            let tag = format!("{name}-{i}");
+            let connections = info_number(&server, "stats", "total_connections_received");
+            let (wall, micros) = match name {
+                "redis" => under_load(a.clone(), b.clone(), &tag, round).await,
+                _ => under_load(memory.clone(), memory.clone(), &tag, round).await,
+            };
+            let total = streams as u64 * events;
+            println!(
+                "{name:6} {streams:3} streams x {events:4} events ({what}): {total} events in \
+                 {:.2} s, {:.0} events/s; added latency (upstream hands it out -> the tail on \
+                 {} gets it): {}",
+                wall.as_secs_f64(),
+                total as f64 / wall.as_secs_f64(),
+                if name == "redis" {
+                    "another replica"
+                } else {
+                    "the same process"
+                },
+                quantiles(micros)
+            );
+            if name == "redis" {
+                println!(
+                    "       connections Redis accepted meanwhile: {}",
+                    // Less the one asking.
+                    info_number(&server, "stats", "total_connections_received") - connections - 1
+                );
+            }
+        }
+    }
+}
+
+/// Field `name` of section `section` of `INFO`, a number: `total_connections_received` of
+/// `stats` (the one asking included), `used_memory` of `memory`.
+fn info_number(server: &RedisServer, section: &str, name: &str) -> i64 {
+    let Reply::Bulk(Some(info)) = server.cmd(&["INFO", section]) else {
+        panic!("INFO")
+    };
+    String::from_utf8(info)
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --release -- --ignored --nocapture"]
+async fn redis_memory_per_retained_stream() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    const STREAMS: usize = 1_000;
+    const EVENTS: u64 = 200;
+    let store = store(&server).await;
+    let base = Instant::now();
+    // Finished streams through the layer, 16 at a time; each waited for to its end.
+    let finish = |id: String| {
+        let store = store.clone();
+        async move {
+            produce_timed(store.clone(), &id, EVENTS, None, base).await;
+            let (events, state) = read_to_end(&store, &id, 0).await;
+            assert_eq!(
+                (events.len() as u64, state),
+                (EVENTS, StreamState::Finished)
+            );
+        }
+    };
+    // One first: the scripts loaded, the connections made.
+    finish("warm-up".to_owned()).await;
+    let before = info_number(&server, "memory", "used_memory");
+    for batch in 0..STREAMS / 16 + 1 {
+        let tasks: Vec<_> = (batch * 16..((batch + 1) * 16).min(STREAMS))
+            .map(|i| tokio::spawn(finish(format!("kept-{i}"))))
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    let after = info_number(&server, "memory", "used_memory");
+    let frames: usize = (1..=EVENTS).map(|n| openai_chat_chunk(n).len()).sum();
+    let all = keys(&server, "tls:*");
+    assert_eq!(all.len(), 2 * (STREAMS + 1), "events and meta, no lease");
+    let usage = |key: &str| {
+        let Reply::Int(bytes) = server.cmd(&["MEMORY", "USAGE", key, "SAMPLES", "0"]) else {
+            panic!("MEMORY USAGE")
+        };
+        bytes
+    };
+    let (events_key, meta_key) = (usage("tls:{kept-7}:events"), usage("tls:{kept-7}:meta"));
+    let per_stream = (after - before) as f64 / STREAMS as f64;
+    println!(
+        "redis: {STREAMS} finished streams of {EVENTS} events ({frames} bytes of frames each, \
+         {:.0} a frame): used_memory +{} bytes, {per_stream:.0} per stream ({:.2}x its frames, \
+         {:.0} bytes per event beyond its frame); MEMORY USAGE of one stream: events {events_key} \
+         + meta {meta_key} = {} bytes",
+        frames as f64 / EVENTS as f64,
+        after - before,
+        per_stream / frames as f64,
+        (per_stream - frames as f64) / EVENTS as f64,
+        events_key + meta_key
     );
 }

@@ -127,3 +127,30 @@ pub fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 pub mod dialects;
+
+/// A body that hands out prepared chunks, each as soon as it is asked for: what a test that
+/// counts allocations or instructions streams through the layers.
+pub struct Chunks(pub std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::convert::Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// An OpenAI chat chunk (a `gpt-4o-mini` content delta without the optional fields): 216 to
+/// 221 bytes.
+pub fn openai_chat_chunk(n: u64) -> Bytes {
+    let word = [
+        "Hello", " there", ",", " how", " can", " I", " help", " today", "?",
+    ][n as usize % 9];
+    Bytes::from(format!(
+        "data: {{\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"
+    ))
+}
