@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""The proxy under load, side by side with the mock upstream directly and with LiteLLM's proxy
-in front of the same mock, in one run on this machine. Stdlib only.
+"""The proxy under load, side by side with the mock upstream directly and with two peers in
+front of the same mock, LiteLLM's proxy and Portkey's open-source gateway, in one run on this
+machine. Stdlib only.
 
-    python3 benches/proxy_compare.py [--runs 3] [--quick] [--no-litellm] [--json OUT]
+    python3 benches/proxy_compare.py [--runs 3] [--quick] [--no-litellm] [--no-portkey] [--json OUT]
 
 Builds the release proxy (llm-proxy) and the bench tools (mock_upstream, loadgen, tcp_relay, proxy_floor), starts three mock upstreams
 (fast: 20 events back to back; paced: 20 events 50 ms apart; idle: the first event, then
 silence), the proxy in front of them (`--provider fast=… paced=… idle=…`, its default INFO
-log to a file) and, when `setup.sh litellm` has installed it, LiteLLM in front of the same
-mocks, then measures (medians of --runs runs):
+log to a file), when `setup.sh litellm` has installed it LiteLLM in front of the same mocks,
+and Portkey's gateway (below), then measures (medians of --runs runs):
 
   throughput  the fast stream at 64 concurrent streams: requests/s and events/s, and the CPU
-              time of the proxy process (and of LiteLLM's process tree) per request
+              time of the proxy process (and of each peer's process tree) per request
   dedicated   the same with each side on a core of its own (load generator and mock on core
               0, the target on core 1; direct: core 0 only): whether the target keeps up with
               what one core of client and upstream produces, as on separate machines
@@ -21,10 +22,26 @@ mocks, then measures (medians of --runs runs):
               at a real model's pace); CPU per request
   instructions  the proxy under valgrind's callgrind (one runtime thread, 8 concurrent fast
               streams): instructions per request, repeatable whatever else the machine does
-              (timings here move by tens of percent), so changes compare; needs valgrind
+              (timings here move by tens of percent), so changes compare; needs valgrind; our
+              proxy only (the peers run on interpreters: no comparable count)
   idle        10,000 streams held open at once on the idle stream: the peak RSS of a fresh
               proxy process, with HTTP/1.1 and with HTTP/2 (--upstream-http2) to the upstream
-              (LiteLLM: 1,000 streams, see --litellm-idle)
+              (LiteLLM: 1,000 streams, see --litellm-idle; Portkey: 1,000 streams in a fresh
+              gateway process per run, see --portkey-idle)
+
+Portkey's gateway (npm `@portkey-ai/gateway`, PORTKEY_VERSION below) is installed on first use
+with npm into $XDG_CACHE_HOME/tower-llm-stream-bench/portkey (default ~/.cache/…), skipped with a
+message without node and npm (or with --no-portkey). It runs as its Docker image runs it, `node
+build/start-server.js` (here `--port=N --headless`: no console UI; it has no listen address
+option, so it listens on every interface for the run), with @hono/node-server pinned
+to 1.13.5 and patched as Portkey's own lockfile and patches/ do (later 1.x releases fail every
+request with "TypeError: immutable", Portkey-AI/gateway#1389). One node process, no worker
+processes; requests reach the mock as `x-portkey-provider: openai` with `x-portkey-custom-host:
+http://127.0.0.1:PORT/v1` (the load generator's --header), the mock's stream relayed event by
+event (loadgen checks every stream whole: 20 content events and [DONE]). Two behaviours of
+Portkey's show in the figures: it holds every stream's first event 25 ms (a sleep in its stream
+handler), and a client that leaves does not close the upstream stream (hence a fresh process
+per idle run).
 
 Two floors are measured beside the proxy. A bare TCP relay (the bench tools' tcp_relay: bytes copied
 both ways, nothing parsed; throughput and latency): what a second process in the path costs
@@ -66,11 +83,18 @@ def proxy_command(extra) -> list[str]:
 OH = Path(os.environ.get("ORACLES_HOME", Path.home() / ".cache" / "sse-oracles"))
 LITELLM = OH / "venv-litellm" / "bin" / "litellm"
 LITELLM_KEY = "sk-bench-1234567890abcdef"
+PORTKEY_VERSION = "1.15.2"
+# Portkey asks for @hono/node-server ^1.3.3; its lockfile has 1.13.5 (and patches/ a one-line
+# fix to it); with 1.14 and later every response fails with "TypeError: immutable" (#1389).
+PORTKEY_NODE_SERVER = "1.13.5"
+PORTKEY_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tower-llm-stream-bench" / "portkey"
+PORTKEY_KEY = "sk-bench-upstream"
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 RELAY = "bare TCP relay (floor)"
+PORTKEY = "Portkey gateway"
 BARE = "proxy without layers (floor)"
 
 
@@ -140,11 +164,71 @@ def pin(pid: int, cpus: set[int]) -> None:
             pass
 
 
+def package_version(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def portkey_install() -> Path | None:
+    """Portkey's gateway server script, installed with npm into PORTKEY_HOME when missing (or
+    another version); None, with a message, without node or npm or when npm fails."""
+    gateway = PORTKEY_HOME / "node_modules" / "@portkey-ai" / "gateway"
+    script = gateway / "build" / "start-server.js"
+    server = PORTKEY_HOME / "node_modules" / "@hono" / "node-server"
+    patched = "return await responseViaResponseObject(res, outgoing, options);"
+
+    def ready() -> bool:
+        try:
+            return (package_version(gateway) == PORTKEY_VERSION
+                    and package_version(server) == PORTKEY_NODE_SERVER
+                    and not (gateway / "node_modules" / "@hono" / "node-server").exists()
+                    and patched in (server / "dist" / "index.mjs").read_text())
+        except OSError:
+            return False
+
+    if not shutil.which("node"):
+        print("(Portkey skipped: no `node` on PATH; Portkey's gateway needs Node.js 18 or later)", file=sys.stderr)
+        return None
+    if ready():
+        return script
+    if not shutil.which("npm"):
+        print(f"(Portkey skipped: not installed at {PORTKEY_HOME} and no `npm` on PATH to install it)", file=sys.stderr)
+        return None
+    print(f"(installing @portkey-ai/gateway@{PORTKEY_VERSION} into {PORTKEY_HOME})", file=sys.stderr)
+    PORTKEY_HOME.mkdir(parents=True, exist_ok=True)
+    (PORTKEY_HOME / "package.json").write_text(json.dumps(
+        {"private": True, "overrides": {"@hono/node-server": PORTKEY_NODE_SERVER}}, indent=1) + "\n")
+    # --ignore-scripts: the one install script is Portkey's patch-package, whose patches are not
+    # in the npm package; the one patch that matters is applied below.
+    done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact",
+                           f"@portkey-ai/gateway@{PORTKEY_VERSION}"], cwd=PORTKEY_HOME, capture_output=True, text=True)
+    if done.returncode:
+        print(f"(Portkey skipped: npm install failed:\n{(done.stderr or done.stdout).strip()[-2000:]})", file=sys.stderr)
+        return None
+    # Portkey's patches/@hono+node-server+1.13.5.patch: a failure while the response streams is
+    # handled as a response error instead of escaping as an unhandled rejection.
+    index = server / "dist" / "index.mjs"
+    try:
+        text = index.read_text()
+        index.write_text(text.replace("return responseViaResponseObject(res, outgoing, options);", patched, 1))
+    except OSError:
+        pass
+    if not ready():
+        print(f"(Portkey skipped: the install in {PORTKEY_HOME} is not @portkey-ai/gateway {PORTKEY_VERSION} with "
+              f"@hono/node-server {PORTKEY_NODE_SERVER}, patched)", file=sys.stderr)
+        return None
+    return script
+
+
 def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: int | None = 20,
             hold_ms: int | None = None, key: str | None = None, ramp_ms: int = 0,
-            cpus: set[int] | None = None) -> dict:
+            cpus: set[int] | None = None, headers: list[str] = ()) -> dict:
     cmd = [str(BIN / "loadgen"), "--url", url, "--model", model, "--concurrency", str(concurrency),
            "--requests", str(requests), "--json"]
+    for header in headers:
+        cmd += ["--header", header]
     if expect is not None:
         cmd += ["--expect-content", str(expect)]
     if hold_ms is not None:
@@ -163,8 +247,14 @@ def loadgen(url: str, model: str, concurrency: int, requests: int, *, expect: in
 
 
 class Target:
-    def __init__(self, name: str, base: str, models: dict[str, str], pid: int | None, key: str | None = None):
+    """`headers`: per stream (fast, paced, idle), header lines sent with each request (Portkey's
+    routing). `share`: a slow peer gets 1/share of the throughput scenarios' requests (and half of
+    the latency scenario's)."""
+
+    def __init__(self, name: str, base: str, models: dict[str, str], pid: int | None, key: str | None = None,
+                 headers: dict[str, list[str]] | None = None, share: int = 1):
         self.name, self.base, self.models, self.pid, self.key = name, base, models, pid, key
+        self.headers, self.share = headers or {}, share
 
     def url(self) -> str:
         return f"{self.base}/v1/chat/completions"
@@ -175,7 +265,8 @@ def hold_idle(t: "Target", streams: int, baseline: int) -> dict:
     # Long enough for every stream to be open at once (opening 10,000 takes seconds).
     lg = subprocess.Popen(
         [str(BIN / "loadgen"), "--url", t.url(), "--model", t.models["idle"], "--concurrency", str(streams),
-         "--requests", str(streams), "--hold-ms", "12000", "--json"] + (["--api-key", t.key] if t.key else []),
+         "--requests", str(streams), "--hold-ms", "12000", "--json"] + (["--api-key", t.key] if t.key else [])
+        + [arg for header in t.headers.get("idle", []) for arg in ("--header", header)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = baseline
     while lg.poll() is None:
@@ -223,6 +314,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small loads (a smoke run, not figures)")
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument("--litellm-idle", type=int, default=1000)
+    ap.add_argument("--no-portkey", action="store_true", help="leave Portkey's gateway out (else installed when missing)")
+    ap.add_argument("--portkey-idle", type=int, default=1000,
+                    help="idle streams held through Portkey (as LiteLLM's: 10,000 at once overwhelm its one node "
+                         "process on 2 cores, 12%% failed, first events after 7-54 s)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--only", default="throughput,dedicated,instructions,latency,idle",
                     help="comma list of scenarios to run")
@@ -234,6 +329,7 @@ def main() -> None:
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "llm-proxy", "-p", "llm-bench-tools", "--bins"],
                    cwd=ROOT, check=True)
+    portkey_js = None if a.no_portkey else portkey_install()
     work = Path(tempfile.mkdtemp(prefix="proxy-compare-"))
     procs: list[subprocess.Popen] = []
 
@@ -300,17 +396,43 @@ def main() -> None:
             env = {**os.environ, "LITELLM_LOG": "ERROR"}
             p = start([str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)], "litellm.log", env)
             wait_port(port, 240)
-            litellm = Target("LiteLLM proxy", f"http://127.0.0.1:{port}", {n: n for n in mocks}, p.pid, LITELLM_KEY)
+            litellm = Target("LiteLLM proxy", f"http://127.0.0.1:{port}", {n: n for n in mocks}, p.pid, LITELLM_KEY,
+                             share=40)
             targets.append(litellm)
         elif not a.no_litellm:
             print(f"(LiteLLM not installed at {LITELLM}: run ../shared/oracles/setup.sh litellm)", file=sys.stderr)
 
+        def start_portkey(log: str) -> tuple[subprocess.Popen, Target]:
+            """Portkey's gateway on a free port, the mocks reached through its routing headers;
+            checked with one stream of each kind that arrives whole."""
+            port = free_port()
+            p = start(["node", str(portkey_js), f"--port={port}", "--headless"], log)
+            wait_port(port)
+            headers = {n: ["x-portkey-provider: openai", f"x-portkey-custom-host: http://127.0.0.1:{mport}/v1"]
+                       for n, mport in mock_ports.items()}
+            t = Target(PORTKEY, f"http://127.0.0.1:{port}", {n: "m" for n in mocks}, p.pid, PORTKEY_KEY, headers, 4)
+            for stream in ("fast", "paced"):
+                r = loadgen(t.url(), t.models[stream], 1, 1, key=t.key, headers=t.headers[stream])
+                if r["ok"] != 1:
+                    raise SystemExit(f"Portkey's gateway fails a {stream} stream ({r['first_failure'] or 'events lost'}, "
+                                     f"{r['events']} events); its log, {work / log}:\n{(work / log).read_text()[-3000:]}")
+            return p, t
+
+        portkey = None
+        if portkey_js:
+            _, portkey = start_portkey("portkey.log")
+            targets.append(portkey)
+        peers = [t for t in (litellm, portkey) if t]
+
         scale = 10 if a.quick else 1
         results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "dedicated": {}, "instructions": None, "latency": {}, "idle": {}}
+        if portkey:
+            results["portkey"] = {"portkey": PORTKEY_VERSION, "node": subprocess.run(
+                ["node", "--version"], capture_output=True, text=True).stdout.strip()}
 
         # Warm up every target (connection pools, LiteLLM's lazy imports).
         for t in [direct["fast"], bare, *targets]:
-            loadgen(t.url(), t.models["fast"], 16, 200, key=t.key)
+            loadgen(t.url(), t.models["fast"], 16, 200, key=t.key, headers=t.headers.get("fast", []))
         # Memory a target holds before any large load: the idle figures are measured from it
         # (memory freed after a run is not always returned to the system).
         warm_rss = {t.name: rss_bytes(t.pid) for t in targets}
@@ -319,11 +441,11 @@ def main() -> None:
         # Throughput on the fast stream.
         requests = 20_000 // scale
         for t in [direct["fast"], relay["fast"], bare, *targets] if "throughput" in only else []:
-            n = requests if t is not litellm else max(requests // 40, 100)
+            n = requests if t.share == 1 else max(requests // t.share, 100)
             runs = []
             for _ in range(a.runs):
                 before = cpu_seconds(t.pid) if t.pid else 0.0
-                r = loadgen(t.url(), t.models["fast"], 64, n, key=t.key)
+                r = loadgen(t.url(), t.models["fast"], 64, n, key=t.key, headers=t.headers.get("fast", []))
                 r["cpu_us_per_request"] = ((cpu_seconds(t.pid) - before) / r["requests"] * 1e6) if t.pid else None
                 runs.append(r)
             results["throughput"][t.name] = runs
@@ -340,20 +462,21 @@ def main() -> None:
                                                         "proxy-without-layers-dedicated.log")
             bare_target = Target(BARE, f"http://127.0.0.1:{pinned_bare_port}", ours.models, pinned_bare.pid)
             pin(mock_pids["fast"], client_cpu)
-            for t in [direct["fast"], bare_target, pinned_target, *([litellm] if litellm else [])]:
+            for t in [direct["fast"], bare_target, pinned_target, *peers]:
                 if t is not direct["fast"]:
                     pin(t.pid, target_cpu)
-                n = requests if t is not litellm else max(requests // 40, 100)
-                loadgen(t.url(), t.models["fast"], 16, 200, key=t.key, cpus=client_cpu)
+                n = requests if t.share == 1 else max(requests // t.share, 100)
+                loadgen(t.url(), t.models["fast"], 16, 200, key=t.key, cpus=client_cpu, headers=t.headers.get("fast", []))
                 runs = []
                 for _ in range(a.runs):
                     before = cpu_seconds(t.pid)
-                    r = loadgen(t.url(), t.models["fast"], 64, n, key=t.key, cpus=client_cpu)
+                    r = loadgen(t.url(), t.models["fast"], 64, n, key=t.key, cpus=client_cpu,
+                                headers=t.headers.get("fast", []))
                     r["cpu_us_per_request"] = (cpu_seconds(t.pid) - before) / r["requests"] * 1e6
                     runs.append(r)
                 results["dedicated"][t.name] = runs
                 print(f"dedicated {t.name}: {median([r['requests_per_s'] for r in runs]):.0f} req/s", file=sys.stderr)
-                if t is litellm:
+                if t in peers:
                     pin(t.pid, set(cores))
             pin(mock_pids["fast"], set(cores))
             for p in (pinned, pinned_bare):
@@ -375,11 +498,12 @@ def main() -> None:
             n = 50 if concurrency == 1 else max(concurrency * 4 // scale, concurrency)
             for t in [direct["paced"], relay["paced"], bare, *targets]:
                 c = concurrency
-                m = n if t is not litellm else max(n // 2, c)
+                m = n if t.share == 1 else max(n // 2, c)
                 runs = []
                 for _ in range(a.runs):
                     before = cpu_seconds(t.pid) if t.pid else 0.0
-                    r = loadgen(t.url(), t.models["paced"], c, m, key=t.key, ramp_ms=0 if c == 1 else 1200)
+                    r = loadgen(t.url(), t.models["paced"], c, m, key=t.key, ramp_ms=0 if c == 1 else 1200,
+                                headers=t.headers.get("paced", []))
                     r["cpu_us_per_request"] = ((cpu_seconds(t.pid) - before) / r["requests"] * 1e6) if t.pid else None
                     runs.append(r)
                 results["latency"].setdefault(str(concurrency), {})[t.name] = runs
@@ -406,11 +530,24 @@ def main() -> None:
             runs = [hold_idle(litellm, a.litellm_idle // scale, warm_rss[litellm.name]) for _ in range(a.runs)]
             results["idle"][litellm.name] = runs
             print(f"idle {litellm.name}: peak {median([r['peak_rss'] for r in runs]) / 2**20:.1f} MiB", file=sys.stderr)
+        if portkey and "idle" in only:
+            # A fresh gateway per run, as for the proxy: Portkey keeps reading the upstream of a
+            # stream whose client left, so each run's streams stay open upstream (and in memory)
+            # until the idle mock ends them.
+            runs = []
+            for i in range(a.runs):
+                p, t = start_portkey(f"portkey-idle-{i}.log")
+                loadgen(t.url(), t.models["fast"], 16, 200, key=t.key, headers=t.headers["fast"])
+                runs.append(hold_idle(t, a.portkey_idle // scale, rss_bytes(p.pid)))
+                p.terminate()
+                p.wait()
+            results["idle"][portkey.name] = runs
+            print(f"idle {portkey.name}: peak {median([r['peak_rss'] for r in runs]) / 2**20:.1f} MiB", file=sys.stderr)
 
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
             a.json.write_text(json.dumps(results, indent=1))
-        print(markdown(results, ours.name, litellm.name if litellm else None))
+        print(markdown(results, ours.name, [(t.name, short) for t, short in ((litellm, "LiteLLM"), (portkey, "Portkey")) if t]))
         lost = sum(r["lost"] + r["failures"] + r["http_errors"]
                    for section in (results["throughput"], results["dedicated"]) for runs in section.values() for r in runs)
         lost += sum(r["lost"] + r["failures"] + r["http_errors"]
@@ -438,9 +575,11 @@ def machine() -> dict:
             "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()}
 
 
-def markdown(r: dict, ours: str, litellm: str | None) -> str:
+def markdown(r: dict, ours: str, peers: list[tuple[str, str]]) -> str:
+    """`peers`: (target name, short name) of the peers measured."""
     out = [f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores, {r['machine']['rustc']}; "
-           f"medians of {r['runs']} runs{' (quick: small loads)' if r['quick'] else ''}.", ""]
+           f"medians of {r['runs']} runs{' (quick: small loads)' if r['quick'] else ''}."
+           + (f" Portkey gateway {r['portkey']['portkey']} on Node.js {r['portkey']['node']}." if r.get("portkey") else ""), ""]
     tp = r["throughput"]
     med = lambda runs, f: median([f(x) for x in runs])  # noqa: E731
 
@@ -458,10 +597,12 @@ def markdown(r: dict, ours: str, litellm: str | None) -> str:
 
     if tp:
         out += throughput_table("### Throughput: 20-event stream back to back, 64 concurrent streams", tp)
-    if litellm and litellm in tp:
-        ratio = med(tp[ours], lambda x: x["requests_per_s"]) / med(tp[litellm], lambda x: x["requests_per_s"])
-        cpu_ratio = med(tp[litellm], lambda x: x["cpu_us_per_request"]) / max(med(tp[ours], lambda x: x["cpu_us_per_request"]), 1e-9)
-        out += ["", f"{ours}: {ratio:.1f}× LiteLLM's requests/s, {cpu_ratio:.0f}× less CPU per request."]
+    for peer, short in peers:
+        if peer not in tp:
+            continue
+        ratio = med(tp[ours], lambda x: x["requests_per_s"]) / med(tp[peer], lambda x: x["requests_per_s"])
+        cpu_ratio = med(tp[peer], lambda x: x["cpu_us_per_request"]) / max(med(tp[ours], lambda x: x["cpu_us_per_request"]), 1e-9)
+        out += ["", f"{ours}: {ratio:.1f}× {short}'s requests/s, {cpu_ratio:.0f}× less CPU per request."]
     if r.get("instructions"):
         out += ["", f"Instructions per fast-stream request in the proxy (callgrind, one runtime thread, 8 concurrent "
                     f"streams): {r['instructions']:,.0f}"

@@ -22,6 +22,9 @@ pub struct LoadConfig {
     pub body: Bytes,
     /// `authorization` header value, if any.
     pub authorization: Option<String>,
+    /// Further headers sent with every request, as (name, value) (e.g. a gateway's routing
+    /// headers).
+    pub headers: Vec<(String, String)>,
     /// Streams open at once.
     pub concurrency: usize,
     /// Streams in all.
@@ -33,6 +36,18 @@ pub struct LoadConfig {
     /// Start the workers spread over this long instead of all at once (steady arrivals rather
     /// than synchronized waves).
     pub ramp: Duration,
+}
+
+/// A `name: value` header line (as `curl -H` takes it), checked: its name and value as sent.
+pub fn parse_header(line: &str) -> Result<(String, String), String> {
+    let (name, value) = line
+        .split_once(':')
+        .ok_or_else(|| format!("{line:?} is not `name: value`"))?;
+    let (name, value) = (name.trim(), value.trim());
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    http::HeaderValue::from_str(value).map_err(|_| format!("{value:?} is not a header value"))?;
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 #[derive(Default)]
@@ -183,6 +198,9 @@ async fn one(
     if let Some(auth) = &config.authorization {
         request = request.header("authorization", auth);
     }
+    for (name, value) in &config.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
     let request = request
         .body(Full::new(config.body.clone()))
         .expect("a valid request");
@@ -232,4 +250,27 @@ async fn one(
             .expect_content
             .is_none_or(|n| n == check.content_chunks);
     if complete { Outcome::Ok } else { Outcome::Lost }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_header;
+
+    #[test]
+    fn header_lines_parse_like_curls() {
+        assert_eq!(
+            parse_header("x-portkey-custom-host: http://127.0.0.1:8080/v1"),
+            Ok((
+                "x-portkey-custom-host".to_owned(),
+                "http://127.0.0.1:8080/v1".to_owned()
+            ))
+        );
+        assert_eq!(
+            parse_header("X-Empty:"),
+            Ok(("X-Empty".to_owned(), String::new()))
+        );
+        for bad in ["no colon", ": no name", "bad name: v", "x-nl: a\nb"] {
+            assert!(parse_header(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -40,6 +40,7 @@ fn load(addr: SocketAddr, concurrency: usize, requests: usize) -> load::LoadConf
         body: r#"{"model":"mock/m","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#
             .into(),
         authorization: None,
+        headers: Vec::new(),
         concurrency,
         requests,
         expect_content: Some(20),
@@ -132,4 +133,44 @@ async fn idle_streams_are_held_open_together() {
     let report = load::run(config).await;
     assert_eq!(report.ok, 100, "{}", report.human());
     assert_eq!(report.max_open, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_headers_go_with_every_request() {
+    // An upstream that streams only to requests carrying the header (a gateway's routing
+    // headers, e.g. Portkey's `x-portkey-provider`), and answers 400 otherwise.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let frames = mock::render(20);
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let frames = frames.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let routed = request.headers().get("x-route")
+                            == Some(&http::HeaderValue::from_static("a b: c"));
+                        let body: bytes::Bytes = frames.concat().into();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                http::Response::builder()
+                                    .status(if routed { 200 } else { 400 })
+                                    .body(http_body_util::Full::new(body))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let unrouted = load::run(load(addr, 2, 4)).await;
+    assert_eq!(unrouted.http_errors, 4, "{}", unrouted.human());
+    let mut config = load(addr, 2, 10);
+    config.headers = vec![load::parse_header("X-Route:  a b: c ").unwrap()];
+    assert_all_whole(&load::run(config).await, 10, 24);
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: loadgen --url URL [--model M] [--concurrency N] [--requests R] [--expect-content K]
-               [--hold-ms MS] [--ramp-ms MS] [--api-key KEY] [--threads T] [--json]";
+               [--hold-ms MS] [--ramp-ms MS] [--api-key KEY] [--header 'NAME: VALUE']... [--threads T]
+               [--json]";
 
 fn die(message: &str) -> ! {
     eprintln!("loadgen: {message}\n{USAGE}");
@@ -26,6 +27,7 @@ fn main() {
         (None, "mock/m".to_owned(), 100, 1000);
     let (mut expect, mut hold, mut key, mut threads, mut json) = (None, None, None, 1, false);
     let mut ramp = Duration::ZERO;
+    let mut headers = Vec::new();
     let value = |flag: &str, args: &mut dyn Iterator<Item = String>| {
         args.next()
             .unwrap_or_else(|| die(&format!("{flag} needs a value")))
@@ -66,6 +68,10 @@ fn main() {
                 )
             }
             "--api-key" => key = Some(value("--api-key", &mut args)),
+            "--header" => headers.push(
+                load::parse_header(&value("--header", &mut args))
+                    .unwrap_or_else(|e| die(&format!("--header: {e}"))),
+            ),
             "--threads" => {
                 threads = value("--threads", &mut args)
                     .parse()
@@ -87,6 +93,7 @@ fn main() {
         url,
         body: body.to_string().into(),
         authorization: key.map(|k| format!("Bearer {k}")),
+        headers,
         concurrency,
         requests,
         expect_content: expect,
