@@ -329,3 +329,24 @@ async fn a_shutdown_can_wait_for_the_producers() {
     let read = store.read("s", 0, Duration::ZERO).await.unwrap().unwrap();
     assert_eq!((read.events.len(), read.state), (6, StreamState::Finished));
 }
+
+#[tokio::test(start_paused = true)]
+async fn producers_stop_a_stream_of_theirs_at_once() {
+    let store = MemoryStore::new();
+    let producers = Producers::new();
+    let (steps, dropped) = script(100, 1.0);
+    let layer = ResumeLayer::new(store.clone()).producers(producers.clone());
+    let body = start_with(layer, Resumable::new("s"), steps, dropped.clone()).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(!producers.cancel("other"));
+    let asked = tokio::time::Instant::now();
+    assert!(store.cancel("s").await.unwrap());
+    assert!(producers.cancel("s"));
+    producers.finished().await;
+    // At once: no heartbeat (2 s) waited for, no event after the cancel.
+    assert_eq!(asked.elapsed(), Duration::ZERO);
+    assert!(dropped.load(Ordering::SeqCst), "the upstream was dropped");
+    let out = frames(body).await;
+    assert_eq!(out.len(), 4, "3 events, then the cancel: {out:?}");
+    assert!(out[3].contains("stream_cancelled"), "{out:?}");
+}

@@ -8,9 +8,14 @@ use http_body::Body;
 
 /// Runs `body` to its end into `store` as stream `id` (already created): each event
 /// numbered from 1, keep-alives left out. Renews the lease every [`HEARTBEAT`]; a cancel
-/// seen then ends the stream and drops `body` (and so its upstream request).
-pub(super) async fn produce<St, B>(store: St, id: String, body: B)
-where
+/// seen then, or `stop` notified (a cancel asked of this process), ends the stream and drops
+/// `body` (and so its upstream request).
+pub(super) async fn produce<St, B>(
+    store: St,
+    id: String,
+    body: B,
+    stop: Option<std::sync::Arc<tokio::sync::Notify>>,
+) where
     St: StreamStore,
     B: Body,
     B::Error: std::fmt::Display,
@@ -20,8 +25,18 @@ where
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await;
+    let stopped = async {
+        match &stop {
+            Some(stop) => stop.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut stopped = std::pin::pin!(stopped);
     let end = loop {
         let frame = tokio::select! {
+            // First: once a cancel is asked, no further event is stored.
+            biased;
+            () = &mut stopped => break StreamState::Cancelled,
             frame = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)) => frame,
             _ = heartbeat.tick() => {
                 match store.heartbeat(&id).await {

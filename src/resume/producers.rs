@@ -1,7 +1,8 @@
-//! The producers a server is running: what its graceful shutdown waits for.
+//! The producers a server is running: what its graceful shutdown waits for, and what a cancel
+//! asked of this process stops at once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// A count of the producer tasks of the [`ResumeLayer`](super::ResumeLayer)s it is given to
@@ -9,6 +10,9 @@ use tokio::sync::Notify;
 /// after its client has gone, so a server that shuts down gracefully waits for these as it
 /// waits for its connections, then ends the rest (their stored last event says why) rather
 /// than dropping them, which would leave their readers waiting out the lease.
+///
+/// It also stops a producer of this process at once when asked ([`cancel`](Producers::cancel)):
+/// a store's cancel reaches a producer at its next heartbeat, on whichever process it runs.
 ///
 /// Clones count the same producers.
 ///
@@ -29,7 +33,8 @@ pub struct Producers(Arc<Count>);
 
 #[derive(Debug, Default)]
 struct Count {
-    running: AtomicUsize,
+    /// The running producers by stream id, each with what wakes it to stop.
+    running: Mutex<HashMap<String, Arc<Notify>>>,
     none_left: Notify,
 }
 
@@ -43,7 +48,30 @@ impl Producers {
     /// How many are running.
     #[must_use]
     pub fn running(&self) -> usize {
-        self.0.running.load(Ordering::Acquire)
+        self.0.running.lock().expect("the producers' lock").len()
+    }
+
+    /// Stops the producer of stream `id` if it runs in this process, at once rather than at
+    /// its next heartbeat: it stores the stream's end as cancelled and drops its upstream
+    /// request. `false` when no producer of this count has that stream. The store's
+    /// [`cancel`](super::StreamStore::cancel) is still what every other process sees.
+    ///
+    /// ```
+    /// let producers = tower_llm_stream::resume::Producers::new();
+    /// assert!(!producers.cancel("no-such-stream"));
+    /// ```
+    // Called for its effect; the answer is for whoever wants to know.
+    #[allow(clippy::must_use_candidate)]
+    pub fn cancel(&self, id: &str) -> bool {
+        let running = self.0.running.lock().expect("the producers' lock");
+        match running.get(id) {
+            Some(stop) => {
+                // A permit: kept if the producer is not waiting this very moment.
+                stop.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Resolves when none is running.
@@ -59,20 +87,36 @@ impl Producers {
         }
     }
 
-    /// Counts one more until the returned guard is dropped.
-    pub(super) fn start(&self) -> Running {
-        self.0.running.fetch_add(1, Ordering::AcqRel);
-        Running(self.0.clone())
+    /// Counts the producer of stream `id` until the returned guard is dropped.
+    pub(super) fn start(&self, id: &str) -> Running {
+        let stop = Arc::new(Notify::new());
+        self.0
+            .running
+            .lock()
+            .expect("the producers' lock")
+            .insert(id.to_owned(), stop.clone());
+        Running {
+            count: self.0.clone(),
+            id: id.to_owned(),
+            stop,
+        }
     }
 }
 
 /// One running producer, counted until dropped.
-pub(super) struct Running(Arc<Count>);
+pub(super) struct Running {
+    count: Arc<Count>,
+    id: String,
+    /// Notified by [`Producers::cancel`].
+    pub(super) stop: Arc<Notify>,
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.none_left.notify_waiters();
+        let mut running = self.count.running.lock().expect("the producers' lock");
+        running.remove(&self.id);
+        if running.is_empty() {
+            self.count.none_left.notify_waiters();
         }
     }
 }

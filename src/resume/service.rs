@@ -92,10 +92,11 @@ where
             let (mut parts, body) = response.into_parts();
             parts.headers.remove(http::header::CONTENT_LENGTH);
             // Runs to the end whoever reads it: a client that goes does not stop it.
-            let running = producers.as_ref().map(Producers::start);
+            let running = producers.as_ref().map(|p| p.start(&id));
+            let stop = running.as_ref().map(|r| r.stop.clone());
             let (producer_store, producer_id) = (store.clone(), id.clone());
             tokio::spawn(async move {
-                produce(producer_store, producer_id, body).await;
+                produce(producer_store, producer_id, body, stop).await;
                 drop(running);
             });
             let body = ResumeBody::new(store, id, 0).numbering(numbering);

@@ -13,8 +13,9 @@
 //!   standard Responses stream numbers its events from 0 without a gap.
 //! - `GET /v1/responses/{id}`: the response as it stands (`in_progress` with its output so
 //!   far, or final), folded from the stored events.
-//! - `POST /v1/responses/{id}/cancel`: stops the stream and its upstream request; answers the
-//!   response, `cancelled` (or as it ended, when it had already).
+//! - `POST /v1/responses/{id}/cancel`: stops the stream and its upstream request (at once on
+//!   the replica that produces it, at its next heartbeat from another); answers the response,
+//!   `cancelled` (or as it ended, when it had already).
 //!
 //! An id that is not one of these responses, or that expired (`--resume-ttl`), gets a `404`.
 
@@ -26,7 +27,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use std::time::Duration;
-use tower_llm_stream::resume::{Numbering, ResumeBody, StreamState, StreamStore};
+use tower_llm_stream::resume::{Numbering, Producers, ResumeBody, StreamState, StreamStore};
 
 /// Where background responses are read back and cancelled: `/v1/responses/{id}`.
 pub const RESPONSES_PATH: &str = "/v1/responses/";
@@ -138,6 +139,7 @@ fn store_failed(e: &tower_llm_stream::resume::StoreError) -> Response<ProxyBody>
 /// [`RESPONSES_PATH`]).
 pub(crate) async fn route(
     config: &ResumeConfig,
+    producers: &Producers,
     rest: &str,
     method: &Method,
     query: Option<&str>,
@@ -169,8 +171,13 @@ pub(crate) async fn route(
         return not_found(id);
     }
     if cancel {
-        if let Err(e) = config.store.cancel(id).await {
-            return store_failed(&e);
+        match config.store.cancel(id).await {
+            // This process's producer stops at once: no event after the answer's.
+            Ok(true) => {
+                producers.cancel(id);
+            }
+            Ok(false) => {}
+            Err(e) => return store_failed(&e),
         }
         return snapshot(config, id, limit, true).await;
     }

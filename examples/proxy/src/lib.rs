@@ -278,8 +278,16 @@ impl Proxy {
                 return error(StatusCode::NOT_FOUND, "response_not_found", background::OFF);
             };
             let limit = self.inner.config.max_response_bytes;
-            return background::route(resume, rest, request.method(), request.uri().query(), limit)
-                .await;
+            let producers = &self.inner.producers;
+            return background::route(
+                resume,
+                producers,
+                rest,
+                request.method(),
+                request.uri().query(),
+                limit,
+            )
+            .await;
         }
         if let Some(client_route) = ClientRoute::parse(path) {
             let api = client_route.api();
@@ -1068,7 +1076,7 @@ impl Proxy {
         let (parts, _) = request.into_parts();
         match parts.method {
             Method::GET => resume::read(&resume, &id, &parts.headers, parts.uri.query()).await,
-            Method::DELETE => resume::cancel(&resume, &id).await,
+            Method::DELETE => resume::cancel(&resume, &self.inner.producers, &id).await,
             _ => not_allowed("GET, DELETE"),
         }
     }

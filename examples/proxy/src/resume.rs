@@ -19,7 +19,7 @@ use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use std::time::Duration;
 use tower_llm_stream::resume::{
-    MemoryStore, Read, RedisStore, ResumeBody, StoreError, StreamState, StreamStore,
+    MemoryStore, Producers, Read, RedisStore, ResumeBody, StoreError, StreamState, StreamStore,
 };
 
 /// The request header that asks for a resumable stream: `x-resumable: 1`.
@@ -283,17 +283,25 @@ pub(crate) async fn read(
         .expect("a valid response")
 }
 
-/// `DELETE /v1/streams/{id}`: stops the stream (its producer sees it at its next heartbeat,
-/// and drops the upstream request); its readers get the `stream_cancelled` error event.
-pub(crate) async fn cancel(config: &ResumeConfig, id: &str) -> Response<ProxyBody> {
+/// `DELETE /v1/streams/{id}`: stops the stream and drops its upstream request: at once when
+/// this process produces it (`producers`), else at its producer's next heartbeat (within
+/// 2 s, on whichever replica it runs); its readers get the `stream_cancelled` error event.
+pub(crate) async fn cancel(
+    config: &ResumeConfig,
+    producers: &Producers,
+    id: &str,
+) -> Response<ProxyBody> {
     if !well_formed(id) {
         return not_found();
     }
     match config.store.cancel(id).await {
-        Ok(true) => json(
-            StatusCode::OK,
-            serde_json::json!({"id": id, "cancelled": true}).to_string(),
-        ),
+        Ok(true) => {
+            producers.cancel(id);
+            json(
+                StatusCode::OK,
+                serde_json::json!({"id": id, "cancelled": true}).to_string(),
+            )
+        }
         Ok(false) => not_found(),
         Err(e) => store_failed(&e),
     }

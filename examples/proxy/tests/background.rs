@@ -278,6 +278,10 @@ async fn cancel_stops_the_response_and_its_upstream() {
         StreamState::Cancelled
     );
     assert_closed_soon_after(&closed_at, cancelled).await;
+    // Nothing was stored after the cancel's answer: it was the response as it ends.
+    let (_, last) = get(addr, &format!("/v1/responses/{id}")).await;
+    let last: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(last["output"], answer["output"], "{last}");
     // Cancelling again is no error: the response as it ended.
     let (head, again) = send(
         addr,
