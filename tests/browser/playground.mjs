@@ -217,11 +217,12 @@ try {
     const until = async (what, ok, ms) => {
       const deadline = Date.now() + ms;
       for (;;) {
-        const now = {
-          text: (await tab.textContent("#output")) || "",
-          note: (await tab.textContent("#resume")) || "",
-          state: await state(tab),
-        };
+        // One snapshot of the three, read in the page at once: read one by one, the page may
+        // change between the reads (a state of "failed" with the status it cleared together).
+        const now = await tab.evaluate(() => {
+          const text = (selector) => document.querySelector(selector).textContent || "";
+          return { text: text("#output"), note: text("#resume"), state: text("#state") };
+        });
         texts.push(now.text);
         if (now.note && notes[notes.length - 1] !== now.note) notes.push(now.note);
         if (ok(now)) return now;
