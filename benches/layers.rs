@@ -9,6 +9,14 @@
 //! parsing the same chunks in the same run (issue 20: the whole stack at most 150 ns per
 //! event, and no more than that parser).
 //!
+//! `capability/…`: each capability over the same stream through the whole stack, beside the
+//! stack without it (issue 20: what each costs when used, and that it costs nothing when not):
+//! fallback targets present but unused, the stack without its fallback layer, an
+//! `on_stream_end` callback doing a metrics recorder's work, the resume layer outside the stack
+//! for a request that is not resumable and for one that is (in-memory store: a producer task
+//! and the reader, on a current-thread runtime). The renderers' cost per client API is
+//! `benches/render.rs`.
+//!
 //! ```sh
 //! cargo bench --bench layers
 //! ```
@@ -16,26 +24,59 @@
 mod support;
 
 use bytes::Bytes;
-use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main,
+};
 use futures_util::FutureExt;
 use http::Request;
 use std::collections::VecDeque;
-use tower::{ServiceBuilder, ServiceExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_llm_stream::LlmStreamLayer;
 use tower_llm_stream::error_event::ErrorEventLayer;
 use tower_llm_stream::fallback::{FallbackLayer, FallbackTargets};
+use tower_llm_stream::observe::{ObserveLayer, OnStreamEnd, StreamSummary};
 use tower_llm_stream::provider::openai::OpenAiCompatible;
 use tower_llm_stream::reframe::SseReframeLayer;
+use tower_llm_stream::render::RenderLayer;
+use tower_llm_stream::resume::{MemoryStore, Resumable, ResumeLayer};
 use tower_llm_stream::timeout::StreamTimeoutLayer;
 use tower_llm_stream::usage::UsageLastChunkLayer;
 
 use support::{drain, upstream};
 
-fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// A current-thread runtime with timers (the timeout layer's clock, the resume store's waits).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// The `stack/…` and `capability/…` input (the real OpenAI chat capture stretched to `events`
+/// events, one chunk per event) and the group `name`, its throughput in those events.
+fn fixture_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    events: usize,
+) -> (BenchmarkGroup<'c, WallTime>, VecDeque<Bytes>) {
+    let stream = support::openai_fixture_chat_stream(events);
+    let chunks: VecDeque<Bytes> = support::per_event_chunks(&stream).into();
+    assert_eq!(chunks.len(), events);
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(events as u64));
+    (group, chunks)
+}
+
+/// A request without extensions.
+fn plain() -> Request<()> {
+    Request::new(())
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = runtime();
     let _guard = runtime.enter();
     let events = 2000;
     let stream = support::openai_chat_stream(events);
@@ -124,10 +165,10 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-/// Drives `service` once over its upstream's chunks; returns the frame count. (Not inlined:
-/// callgrind's `--toggle-collect` finds it.)
+/// Drives `service` once, with the request `request` makes, over its upstream's chunks;
+/// returns the frame count. (Not inlined: callgrind's `--toggle-collect` finds it.)
 #[inline(never)]
-fn stream_through<S, B>(service: &S) -> usize
+fn stream_through<S, B>(service: &S, request: impl FnOnce() -> Request<()>) -> usize
 where
     S: tower::Service<Request<()>, Response = http::Response<B>> + Clone,
     S::Error: std::fmt::Debug,
@@ -136,7 +177,7 @@ where
 {
     let response = service
         .clone()
-        .oneshot(Request::new(()))
+        .oneshot(request())
         .now_or_never()
         .unwrap()
         .unwrap();
@@ -157,17 +198,9 @@ fn sse_stream_parse(chunks: &VecDeque<Bytes>) -> usize {
 }
 
 fn bench_stack(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let (runtime, events) = (runtime(), 2000);
     let _guard = runtime.enter();
-    let events = 2000;
-    let stream = support::openai_fixture_chat_stream(events);
-    let chunks: VecDeque<Bytes> = support::per_event_chunks(&stream).into();
-    assert_eq!(chunks.len(), events);
-    let mut group = c.benchmark_group("stack/openai_chat_per_event_chunks");
-    group.throughput(Throughput::Elements(events as u64));
+    let (mut group, chunks) = fixture_group(c, "stack/openai_chat_per_event_chunks", events);
     let upstream = || upstream(chunks.clone());
     let dialect = || SseReframeLayer::new().dialect(OpenAiCompatible::new());
     // Every event one frame; with the usage layer, the finish and usage chunks become one.
@@ -175,21 +208,21 @@ fn bench_stack(c: &mut Criterion) {
 
     group.bench_function("bare_body", |b| {
         let service = upstream();
-        b.iter(|| assert_eq!(stream_through(&service), all))
+        b.iter(|| assert_eq!(stream_through(&service, plain), all))
     });
     group.bench_function("sse-stream_0.3_parse", |b| {
         b.iter(|| assert_eq!(sse_stream_parse(&chunks), all))
     });
     group.bench_function("reframe(openai)", |b| {
         let service = ServiceBuilder::new().layer(dialect()).service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service), all))
+        b.iter(|| assert_eq!(stream_through(&service, plain), all))
     });
     group.bench_function("error_event+reframe(openai)", |b| {
         let service = ServiceBuilder::new()
             .layer(ErrorEventLayer::new())
             .layer(dialect())
             .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service), all))
+        b.iter(|| assert_eq!(stream_through(&service, plain), all))
     });
     group.bench_function("error_event+timeout+reframe(openai)", |b| {
         let service = ServiceBuilder::new()
@@ -197,7 +230,7 @@ fn bench_stack(c: &mut Criterion) {
             .layer(StreamTimeoutLayer::new())
             .layer(dialect())
             .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service), all))
+        b.iter(|| assert_eq!(stream_through(&service, plain), all))
     });
     group.bench_function("error_event+usage+timeout+reframe(openai)", |b| {
         let service = ServiceBuilder::new()
@@ -206,16 +239,168 @@ fn bench_stack(c: &mut Criterion) {
             .layer(StreamTimeoutLayer::new())
             .layer(dialect())
             .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service), merged))
+        b.iter(|| assert_eq!(stream_through(&service, plain), merged))
     });
     group.bench_function("LlmStreamLayer(openai)", |b| {
         let service = ServiceBuilder::new()
             .layer(LlmStreamLayer::new().dialect(OpenAiCompatible::new()))
             .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service), merged))
+        b.iter(|| assert_eq!(stream_through(&service, plain), merged))
     });
     group.finish();
 }
 
-criterion_group!(benches, bench_stack, bench);
+/// [`stream_through`] for a service whose body needs the runtime (a producer task, a store's
+/// waits): the whole request on `runtime`, the tasks it spawns included. (Not inlined either.)
+#[inline(never)]
+fn stream_through_runtime<S, B>(
+    runtime: &tokio::runtime::Runtime,
+    service: &S,
+    request: impl FnOnce() -> Request<()>,
+) -> usize
+where
+    S: tower::Service<Request<()>, Response = http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    use futures_util::StreamExt;
+    runtime.block_on(async {
+        let response = service.clone().oneshot(request()).await;
+        let frames = http_body_util::BodyStream::new(response.unwrap().into_body());
+        frames.map(|f| black_box(f.unwrap())).count().await
+    })
+}
+
+/// [`upstream`] cloned as cheaply as a real client (an `Arc`), not chunk by chunk: the fallback
+/// layer keeps a clone of its inner service per request, and `stream_through` clones the
+/// service, so `upstream`'s clone would count as theirs.
+fn shared_upstream(
+    chunks: VecDeque<Bytes>,
+) -> impl tower::Service<
+    Request<()>,
+    Response = http::Response<support::Chunks>,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<http::Response<support::Chunks>, std::convert::Infallible>>,
+> + Clone {
+    let chunks = Arc::new(chunks);
+    tower::service_fn(move |_: Request<()>| {
+        let body = support::Chunks(VecDeque::clone(&chunks));
+        let response = http::Response::builder().header("content-type", "text/event-stream");
+        std::future::ready(Ok(response.body(body).unwrap()))
+    })
+}
+
+/// The rows of a group whose streams all have `frames` frames.
+struct Rows<'g, 'c> {
+    group: &'g mut BenchmarkGroup<'c, WallTime>,
+    frames: usize,
+}
+
+impl Rows<'_, '_> {
+    /// A row: `service` serving the requests `request` makes, through [`stream_through`].
+    fn add<S, B>(&mut self, name: &str, service: S, request: impl Fn() -> Request<()>)
+    where
+        S: tower::Service<Request<()>, Response = http::Response<B>> + Clone,
+        S::Error: std::fmt::Debug,
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::fmt::Debug,
+    {
+        let frames = self.frames;
+        self.group.bench_function(name, |b| {
+            b.iter(|| assert_eq!(stream_through(&service, &request), frames))
+        });
+    }
+}
+
+/// What a metrics recorder does with each stream's summary: a few counters (streams, events,
+/// bytes, output tokens).
+#[derive(Clone, Default)]
+struct Counters(Arc<[AtomicU64; 4]>);
+
+impl OnStreamEnd for Counters {
+    fn on_stream_end(&self, summary: &StreamSummary) {
+        let [streams, events, bytes, tokens] = &*self.0;
+        streams.fetch_add(1, Ordering::Relaxed);
+        events.fetch_add(summary.events, Ordering::Relaxed);
+        bytes.fetch_add(summary.bytes, Ordering::Relaxed);
+        tokens.fetch_add(summary.usage.output_tokens.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// Each capability through the whole stack over the `stack/…` input, beside the stack without
+/// it. See the module docs.
+fn bench_capabilities(c: &mut Criterion) {
+    let (runtime, events) = (runtime(), 2000);
+    let _guard = runtime.enter();
+    let name = "capability/openai_chat_per_event_chunks";
+    let (mut group, chunks) = fixture_group(c, name, events);
+    let upstream = || shared_upstream(chunks.clone());
+    let stack = || LlmStreamLayer::new().dialect(OpenAiCompatible::new());
+    // The usage layer makes the finish and usage chunks one: a frame fewer than events.
+    let frames = events - 1;
+
+    // A fallback target that is never tried: the first stream commits.
+    let with_target = || {
+        let mut request = plain();
+        let targets = FallbackTargets::new().then(|| Ok(plain()));
+        request.extensions_mut().insert(targets);
+        request
+    };
+    // The stack's layers in its order, but for the fallback layer.
+    let without_fallback = ServiceBuilder::new()
+        .layer(RenderLayer::new())
+        .layer(ObserveLayer::new())
+        .layer(ErrorEventLayer::new())
+        .layer(UsageLastChunkLayer::new())
+        .layer(StreamTimeoutLayer::new())
+        .layer(SseReframeLayer::new().dialect(OpenAiCompatible::new()))
+        .service(upstream());
+    let counters = Counters::default();
+    let metered = stack().on_stream_end(counters.clone()).layer(upstream());
+    // Once, to see the callback run (not through `stream_through`: callgrind counts that).
+    let response = metered.clone().oneshot(plain()).now_or_never().unwrap();
+    assert_eq!(drain(response.unwrap().into_body()), frames);
+    assert_eq!(counters.0[0].load(Ordering::Relaxed), 1, "called");
+    // A new stream id per request; a 16 MiB store, so the oldest finished streams are evicted
+    // as in a full server's store (and the bench stays small).
+    let next = AtomicU64::new(0);
+    let resumable = || {
+        let mut request = plain();
+        let id = format!("bench-{}", next.fetch_add(1, Ordering::Relaxed));
+        request.extensions_mut().insert(Resumable::new(id));
+        request
+    };
+    // The resume layer wants an `Unpin` body: the stack's, boxed (the proxy boxes it too).
+    let store = MemoryStore::new().max_total_bytes(16 << 20);
+    let resume = ServiceBuilder::new()
+        .layer(ResumeLayer::new(store))
+        .map_response(|response: http::Response<_>| response.map(Box::pin))
+        .service(stack().layer(upstream()));
+
+    let mut rows = Rows {
+        group: &mut group,
+        frames,
+    };
+    rows.add("stack", stack().layer(upstream()), plain);
+    let unused_target = "stack+fallback_targets(committed_first)";
+    rows.add(unused_target, stack().layer(upstream()), with_target);
+    rows.add("stack_without_fallback_layer", without_fallback, plain);
+    rows.add("stack+on_stream_end", metered, plain);
+    rows.add("stack+resume_layer(not_resumable)", resume.clone(), plain);
+    // A resumable stream needs the runtime (its producer task): beside it, the same layer and
+    // request not resumable, driven the same way.
+    let on_runtime: [(&str, &dyn Fn() -> Request<()>); 2] = [
+        ("stack+resume_layer(not_resumable,on_runtime)", &plain),
+        ("stack+resume_layer(resumable,memory)", &resumable),
+    ];
+    for (name, request) in on_runtime {
+        group.bench_function(name, |b| {
+            b.iter(|| assert_eq!(stream_through_runtime(&runtime, &resume, request), frames))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_stack, bench_capabilities, bench);
 criterion_main!(benches);

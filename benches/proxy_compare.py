@@ -24,6 +24,12 @@ and Portkey's gateway (below), then measures (medians of --runs runs):
               streams): instructions per request, repeatable whatever else the machine does
               (timings here move by tens of percent), so changes compare; needs valgrind; our
               proxy only (the peers run on interpreters: no comparable count)
+  nginx       the method of issue 20's independent run: nginx (one worker) serving the fast
+              stream as a static file (the mock's 23 events, about 4.6 KB), wrk -t1 -c64 for
+              10 s against it directly, through the proxy and through the proxy without
+              layers, alternating, --runs times: requests/s against direct's, the proxy's CPU
+              per request; needs nginx and wrk (Debian: apt-get install nginx wrk), skipped
+              with a message without them
   idle        10,000 streams held open at once on the idle stream: the peak RSS of a fresh
               proxy process, with HTTP/1.1 and with HTTP/2 (--upstream-http2) to the upstream
               (LiteLLM: 1,000 streams, see --litellm-idle; Portkey: 1,000 streams in a fresh
@@ -67,6 +73,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,6 +286,86 @@ def hold_idle(t: "Target", streams: int, baseline: int) -> dict:
             "peak_rss": peak, "per_stream_bytes": (peak - baseline) / max(out["max_open"], 1)}
 
 
+NGINX_CONF = """daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            root {work}/www;
+            default_type text/event-stream;
+            # The stream is a static file; a POST to a static file is a 405, answered with the
+            # file instead.
+            error_page 405 =200 $uri;
+        }}
+    }}
+}}
+"""
+
+WRK_POST = """wrk.method = "POST"
+wrk.body = '{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def nginx_wrk_tools() -> tuple[str, str] | None:
+    """nginx and wrk, or None with a message."""
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    wrk = shutil.which("wrk")
+    if nginx and wrk:
+        return nginx, wrk
+    print("(nginx/wrk scenario skipped: it needs nginx and wrk on PATH; on Debian: apt-get install nginx wrk)",
+          file=sys.stderr)
+    return None
+
+
+def start_nginx(start, nginx: str, work: Path, stream: bytes) -> int:
+    """nginx serving `stream` at /v1/chat/completions (to POST too) on a free port."""
+    www = work / "www" / "v1" / "chat"
+    www.mkdir(parents=True, exist_ok=True)
+    (www / "completions").write_bytes(stream)
+    for d in (work, work / "www", work / "www" / "v1", www):
+        d.chmod(0o755)  # nginx's worker may run as another user
+    (www / "completions").chmod(0o644)
+    port = free_port()
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, port=port))
+    start([nginx, "-c", str(conf), "-e", str(work / "nginx-error.log")], "nginx.log")
+    wait_port(port)
+    return port
+
+
+def wrk_run(wrk: str, url: str, model: str, work: Path, seconds: int, pid: int | None) -> dict:
+    """One wrk run (one thread, 64 connections) POSTing a streaming chat request: requests/s, the
+    responses that were not 2xx, and `pid`'s CPU per request."""
+    script = work / f"wrk-{model.replace('/', '-')}.lua"
+    script.write_text(WRK_POST.replace("MODEL", model))
+    before = cpu_seconds(pid) if pid else 0.0
+    done = subprocess.run([wrk, "-t1", "-c64", f"-d{seconds}s", "-s", str(script), url],
+                          capture_output=True, text=True)
+    out = done.stdout
+    try:
+        rps = float(next(l for l in out.splitlines() if l.startswith("Requests/sec:")).split()[1])
+        total = int(next(l for l in out.splitlines() if "requests in" in l).split()[0])
+    except (StopIteration, ValueError, IndexError):
+        raise SystemExit(f"wrk failed against {url}: {done.stderr}\n{out}")
+    bad = next((int(l.split()[-1]) for l in out.splitlines() if l.strip().startswith("Non-2xx")), 0)
+    errors = next((l.strip() for l in out.splitlines() if l.strip().startswith("Socket errors")), None)
+    cpu = (cpu_seconds(pid) - before) / max(total, 1) * 1e6 if pid else None
+    return {"requests_per_s": rps, "requests": total, "non_2xx": bad, "socket_errors": errors,
+            "cpu_us_per_request": cpu}
+
+
 def instructions_per_request(start, mock_port: int, work: Path, requests: int, extra: tuple[str, ...] = ()) -> float:
     """The proxy's instructions per fast-stream request, counted by callgrind."""
     port = free_port()
@@ -319,7 +406,7 @@ def main() -> None:
                     help="idle streams held through Portkey (as LiteLLM's: 10,000 at once overwhelm its one node "
                          "process on 2 cores, 12%% failed, first events after 7-54 s)")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--only", default="throughput,dedicated,instructions,latency,idle",
+    ap.add_argument("--only", default="throughput,dedicated,instructions,latency,nginx,idle",
                     help="comma list of scenarios to run")
     a = ap.parse_args()
 
@@ -425,7 +512,7 @@ def main() -> None:
         peers = [t for t in (litellm, portkey) if t]
 
         scale = 10 if a.quick else 1
-        results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "dedicated": {}, "instructions": None, "latency": {}, "idle": {}}
+        results: dict = {"machine": machine(), "runs": a.runs, "quick": a.quick, "throughput": {}, "dedicated": {}, "instructions": None, "latency": {}, "nginx": {}, "idle": {}}
         if portkey:
             results["portkey"] = {"portkey": PORTKEY_VERSION, "node": subprocess.run(
                 ["node", "--version"], capture_output=True, text=True).stdout.strip()}
@@ -510,6 +597,33 @@ def main() -> None:
                 print(f"latency c={concurrency} {t.name}: ttfe p50 {median([r['ttfe_us']['p50'] for r in runs]):.0f} us",
                       file=sys.stderr)
 
+        # The nginx/wrk method: nginx serving the fast stream as a static file, wrk against it
+        # directly and through the proxies, alternating.
+        tools = nginx_wrk_tools() if "nginx" in only else None
+        if tools:
+            nginx, wrk = tools
+            stream = urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{mock_ports['fast']}/v1/chat/completions",
+                data=b'{"model":"m","stream":true,"stream_options":{"include_usage":true}}',
+                headers={"content-type": "application/json"})).read()
+            nginx_port = start_nginx(start, nginx, work, stream)
+            via = ["--provider", f"nginx=http://127.0.0.1:{nginx_port}"]
+            sides = [("direct (nginx)", f"http://127.0.0.1:{nginx_port}/v1/chat/completions", "m", None)]
+            for name, extra in ((ours.name, []), (BARE, ["--without-layers"])):
+                p, port = start_proxy([*extra, *via], f"proxy-nginx-{len(sides)}.log")
+                sides.append((name, f"http://127.0.0.1:{port}/v1/chat/completions", "nginx/m", p.pid))
+                # The stream arrives whole through it (wrk does not look).
+                r = loadgen(sides[-1][1], "nginx/m", 1, 1)
+                if r["ok"] != 1:
+                    raise SystemExit(f"the nginx stream through {name} is not whole: {r}")
+            seconds = 2 if a.quick else 10
+            for _ in range(a.runs):
+                for name, url, model, pid in sides:
+                    results["nginx"].setdefault(name, []).append(wrk_run(wrk, url, model, work, seconds, pid))
+            for name, runs in results["nginx"].items():
+                print(f"nginx/wrk {name}: {median([r['requests_per_s'] for r in runs]):.0f} req/s", file=sys.stderr)
+            results["nginx_stream_bytes"] = len(stream)
+
         # Idle streams held open: the peak RSS of a fresh proxy process (memory freed by earlier
         # scenarios stays fragmented in glibc's heap), with HTTP/1.1 and HTTP/2 upstream; LiteLLM
         # as it is after the other scenarios.
@@ -552,6 +666,7 @@ def main() -> None:
                    for section in (results["throughput"], results["dedicated"]) for runs in section.values() for r in runs)
         lost += sum(r["lost"] + r["failures"] + r["http_errors"]
                     for per in results["latency"].values() for runs in per.values() for r in runs)
+        lost += sum(r["non_2xx"] for runs in results["nginx"].values() for r in runs)
         if lost:
             print(f"{lost} streams lost events or failed", file=sys.stderr)
             sys.exit(1)
@@ -629,6 +744,14 @@ def markdown(r: dict, ours: str, peers: list[tuple[str, str]]) -> str:
             rps = med(runs, lambda x: x["requests_per_s"])
             out.append(f"| {name} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | {e50 / 1000:.1f} ms | {e99 / 1000:.1f} ms | {added} | "
                        f"{rps:,.0f} ({rps / drps:.1%}) | {cpu} | {bad} |")
+    if r.get("nginx"):
+        n_direct = med(r["nginx"]["direct (nginx)"], lambda x: x["requests_per_s"])
+        out += ["", f"### nginx/wrk: nginx serving the {r['nginx_stream_bytes']:,}-byte stream, wrk -t1 -c64, alternating",
+                "", "| target | requests/s | vs direct | CPU per request (target process) | non-2xx |", "|---|---|---|---|---|"]
+        for name, runs in r["nginx"].items():
+            rps = med(runs, lambda x: x["requests_per_s"])
+            cpu = "-" if name.startswith("direct") else f"{med(runs, lambda x: x['cpu_us_per_request']):.1f} µs"
+            out.append(f"| {name} | {rps:,.0f} | {rps / n_direct:.1%} | {cpu} | {sum(x['non_2xx'] for x in runs)} |")
     out += [] if not r["idle"] else ["", "### Idle streams held open", "", "| target | streams held | baseline RSS | peak RSS | per stream |", "|---|---|---|---|---|"]
     for name, runs in r["idle"].items():
         out.append(f"| {name} | {med(runs, lambda x: x['held']):,.0f} | {med(runs, lambda x: x['baseline_rss']) / 2**20:.1f} MiB | "
