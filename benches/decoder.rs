@@ -119,7 +119,7 @@ fn probe(c: &mut Criterion) {
     use crate_probe::{Needle, Value};
     let chunk: &[u8] = br#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_f9f4fb6dbf","choices":[{"index":0,"delta":{"content":" Hello"},"logprobs":null,"finish_reason":null}]}"#;
     type Set<'a> = (&'a str, &'a [&'a [u8]], &'a [Needle]);
-    let sets: [Set; 2] = [
+    let sets: [Set; 3] = [
         (
             "dialect_7_keys",
             &[
@@ -149,6 +149,11 @@ fn probe(c: &mut Criterion) {
                 Needle::Key(b"\"usage\"", Value::Starts(b'{')),
                 Needle::Key(b"\"x_groq\"", Value::Any),
             ],
+        ),
+        (
+            "observer_1_key",
+            &[b"\"finish_reason\":\""],
+            &[Needle::Key(b"\"finish_reason\"", Value::Starts(b'"'))],
         ),
     ];
     let mut group = c.benchmark_group("probe");
