@@ -4,7 +4,7 @@
 //! final; `POST /v1/responses/{id}/cancel` stops it and its upstream; the refusals.
 
 mod resume_support;
-use resume_support::{BOUND, assert_closed_soon_after, read_events};
+use resume_support::{BOUND, assert_closed_soon_after, providers_at, read_events, rest};
 
 use llm_proxy as app;
 use tower_llm_stream_test_support::client::{client, send};
@@ -14,14 +14,14 @@ use tower_llm_stream_test_support::raw::{chunk, closed_within, head, upstream};
 use app::resume::{ResumeConfig, Store};
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
+use tower_llm_stream::provider::Providers;
 use tower_llm_stream::resume::{StreamState, StreamStore};
 
 /// The proxy with `--resumable` (unless `resumable` is false) and `providers` besides the
@@ -66,15 +66,6 @@ fn events(text: &str) -> Vec<Value> {
             serde_json::from_str(data).unwrap()
         })
         .collect()
-}
-
-async fn rest(body: Incoming) -> String {
-    let bytes = tokio::time::timeout(BOUND, body.collect())
-        .await
-        .expect("the end in time")
-        .unwrap()
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 /// The text the events' deltas make.
@@ -231,16 +222,7 @@ async fn cancel_stops_the_response_and_its_upstream() {
         }
     })
     .await;
-    let mut providers = Providers::new();
-    providers.insert(
-        Provider::new(
-            "s",
-            ProviderKind::OpenAiCompatible,
-            &format!("http://{}/v1", upstream.addr()),
-        )
-        .unwrap(),
-    );
-    let (addr, store) = proxy(providers, true).await;
+    let (addr, store) = proxy(providers_at(Some(&upstream)), true).await;
     let response = post(addr, request("s/m", 100)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();

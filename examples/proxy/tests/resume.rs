@@ -14,7 +14,7 @@ use tower_llm_stream_test_support::raw::{Upstream, chunk, closed_within, head, u
 use app::resume::{ResumeConfig, STREAM_ID, Store};
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -68,16 +68,6 @@ async fn resume(addr: SocketAddr, id: &str, headers: &[(&str, &str)]) -> http::R
         .await
         .expect("an answer in time")
         .unwrap()
-}
-
-/// Reads `body` to its end.
-async fn rest(body: Incoming) -> String {
-    let bytes = tokio::time::timeout(BOUND, body.collect())
-        .await
-        .expect("the end in time")
-        .unwrap()
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 fn stream_id(headers: &HeaderMap) -> String {

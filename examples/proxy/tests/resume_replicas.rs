@@ -22,7 +22,7 @@ use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
 use app::resume::{ResumeConfig, STREAM_ID, Store};
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -125,16 +125,6 @@ async fn resume(addr: SocketAddr, id: &str, last: usize) -> http::Response<Incom
         .unwrap()
 }
 
-/// Reads `body` to its end, within `within`.
-async fn rest(body: Incoming, within: Duration) -> String {
-    let bytes = tokio::time::timeout(within, body.collect())
-        .await
-        .unwrap_or_else(|_| panic!("the end within {within:?}"))
-        .unwrap()
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
 fn stream_id(headers: &HeaderMap) -> String {
     headers
         .get(&STREAM_ID)
@@ -168,7 +158,7 @@ async fn a_stream_started_on_one_proxy_resumes_on_another_with_exactly_the_rest(
     let request = chat("s/m", true);
 
     // The uninterrupted stream of the same request.
-    let whole = rest(open(a, request.clone(), false).await.into_body(), BOUND).await;
+    let whole = rest(open(a, request.clone(), false).await.into_body()).await;
     assert!(whole.ends_with("data: [DONE]\n\n"), "{whole}");
     assert_eq!(events(&whole).len(), WORDS + 3, "{whole}");
 
@@ -187,7 +177,7 @@ async fn a_stream_started_on_one_proxy_resumes_on_another_with_exactly_the_rest(
         let resumed = resume(b, &id, had.len()).await;
         assert_eq!(resumed.status(), StatusCode::OK);
         assert_eq!(stream_id(resumed.headers()), id);
-        let second = rest(resumed.into_body(), BOUND).await;
+        let second = rest(resumed.into_body()).await;
 
         let both = format!("{first}{second}");
         let expected: Vec<Option<u64>> = (1..=(WORDS as u64 + 3)).map(Some).collect();
@@ -220,7 +210,7 @@ async fn a_proxy_killed_mid_stream_leaves_its_readers_the_producer_lost_event() 
     // The lease (10 s) runs out, then a read's wait (5 s) at most.
     let resumed = resume(b, &id, had).await;
     assert_eq!(resumed.status(), StatusCode::OK);
-    let second = rest(resumed.into_body(), Duration::from_secs(30)).await;
+    let second = rest_within(resumed.into_body(), Duration::from_secs(30)).await;
     let last = events(&second).last().copied().unwrap_or_default();
     assert!(
         last.contains("stream_producer_lost"),
@@ -285,7 +275,7 @@ async fn a_background_response_started_on_one_proxy_resumes_on_another() {
         .expect("an answer in time")
         .unwrap();
     assert_eq!(resumed.status(), StatusCode::OK);
-    let second = rest(resumed.into_body(), BOUND).await;
+    let second = rest(resumed.into_body()).await;
     let both = responses_events(&format!("{first}{second}"));
     let numbers: Vec<u64> = both
         .iter()
@@ -306,8 +296,7 @@ async fn a_background_response_started_on_one_proxy_resumes_on_another() {
         .unwrap();
     let answer = client().request(request).await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
-    let answer: serde_json::Value =
-        serde_json::from_str(&rest(answer.into_body(), BOUND).await).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&rest(answer.into_body()).await).unwrap();
     assert_eq!(answer["id"], id.as_str());
     assert_eq!(answer["status"], "incomplete");
     assert_eq!(answer["output"][0]["content"][0]["text"], text.as_str());
@@ -337,7 +326,7 @@ async fn a_draining_proxy_finishes_its_resumable_streams_before_it_exits() {
 
     let resumed = resume(b, &id, had).await;
     assert_eq!(resumed.status(), StatusCode::OK);
-    let second = rest(resumed.into_body(), BOUND).await;
+    let second = rest(resumed.into_body()).await;
     assert!(
         second.ends_with("data: [DONE]\n\n"),
         "the stream ran to its end: {second}"

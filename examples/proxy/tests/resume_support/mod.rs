@@ -17,6 +17,21 @@ pub const WORDS: usize = 16;
 /// How long any one step may take.
 pub const BOUND: Duration = Duration::from_secs(10);
 
+/// Reads `body` to its end, within [`BOUND`].
+pub async fn rest(body: Incoming) -> String {
+    rest_within(body, BOUND).await
+}
+
+/// Reads `body` to its end, within `within`.
+pub async fn rest_within(body: Incoming, within: Duration) -> String {
+    let bytes = tokio::time::timeout(within, body.collect())
+        .await
+        .unwrap_or_else(|_| panic!("the end within {within:?}"))
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
 pub fn chunk_json(delta: Value, finish: Value) -> String {
     format!(
         "data: {}\n\n",
