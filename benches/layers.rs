@@ -272,25 +272,6 @@ where
     })
 }
 
-/// [`upstream`] cloned as cheaply as a real client (an `Arc`), not chunk by chunk: the fallback
-/// layer keeps a clone of its inner service per request, and `stream_through` clones the
-/// service, so `upstream`'s clone would count as theirs.
-fn shared_upstream(
-    chunks: VecDeque<Bytes>,
-) -> impl tower::Service<
-    Request<()>,
-    Response = http::Response<support::Chunks>,
-    Error = std::convert::Infallible,
-    Future = std::future::Ready<Result<http::Response<support::Chunks>, std::convert::Infallible>>,
-> + Clone {
-    let chunks = Arc::new(chunks);
-    tower::service_fn(move |_: Request<()>| {
-        let body = support::Chunks(VecDeque::clone(&chunks));
-        let response = http::Response::builder().header("content-type", "text/event-stream");
-        std::future::ready(Ok(response.body(body).unwrap()))
-    })
-}
-
 /// The rows of a group whose streams all have `frames` frames.
 struct Rows<'g, 'c> {
     group: &'g mut BenchmarkGroup<'c, WallTime>,
@@ -335,7 +316,7 @@ fn bench_capabilities(c: &mut Criterion) {
     let _guard = runtime.enter();
     let name = "capability/openai_chat_per_event_chunks";
     let (mut group, chunks) = fixture_group(c, name, events);
-    let upstream = || shared_upstream(chunks.clone());
+    let upstream = || upstream(chunks.clone());
     let stack = || LlmStreamLayer::new().dialect(OpenAiCompatible::new());
     // The usage layer makes the finish and usage chunks one: a frame fewer than events.
     let frames = events - 1;
