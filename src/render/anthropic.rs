@@ -1,7 +1,7 @@
 //! The standard chat stream as Anthropic Messages events.
 
 use super::chat::{
-    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str, typed_frame,
+    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_int, push_json_str, typed_frame,
 };
 use crate::standard::Frames;
 use serde_json::{Value, json};
@@ -126,11 +126,14 @@ impl AnthropicRenderer {
     fn delta(index: usize, kind: &str, field: &str, text: &str, out: &mut Frames) {
         let mut frame = Vec::with_capacity(112 + text.len());
         frame.extend_from_slice(
-            format!(
-                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":"
-            )
-            .as_bytes(),
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
         );
+        push_int(&mut frame, index);
+        frame.extend_from_slice(b",\"delta\":{\"type\":\"");
+        frame.extend_from_slice(kind.as_bytes());
+        frame.extend_from_slice(b"\",\"");
+        frame.extend_from_slice(field.as_bytes());
+        frame.extend_from_slice(b"\":");
         push_json_str(&mut frame, text);
         frame.extend_from_slice(b"}}\n\n");
         out.push(bytes::Bytes::from(frame));

@@ -98,7 +98,13 @@ impl<'a> ChatEvent<'a> {
                 Err(_) => ChatEvent::Other,
             };
         }
-        match serde_json::from_slice::<ChatCompletionChunk<'a>>(data) {
+        // One UTF-8 check of the whole data, then a parse that does not check each borrowed
+        // string again (serde_json's reader of byte slices does, string by string).
+        let chunk = match std::str::from_utf8(data) {
+            Ok(text) => serde_json::from_str::<ChatCompletionChunk<'a>>(text),
+            Err(_) => serde_json::from_slice::<ChatCompletionChunk<'a>>(data),
+        };
+        match chunk {
             Ok(chunk) if is_chunk_object(&chunk.object) => ChatEvent::Chunk(chunk),
             Ok(_) => ChatEvent::Other,
             Err(e) if looks_like_chunk(data) => ChatEvent::Error(ErrorInfo::new(
@@ -215,6 +221,12 @@ pub(super) trait ApiRenderer {
 /// Appends `text` as a JSON string literal (quotes and escapes).
 pub(super) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(out, text).unwrap_or_default();
+}
+
+/// Appends `n` in decimal (without `format!`'s machinery: the renderers write numbers on
+/// every event).
+pub(super) fn push_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `event: NAME\ndata: JSON\n\n`.

@@ -1,6 +1,6 @@
 //! The standard chat stream as OpenAI text completion chunks.
 
-use super::chat::{ApiRenderer, ChatCompletionChunk, ErrorInfo, push_json_str};
+use super::chat::{ApiRenderer, ChatCompletionChunk, ErrorInfo, push_int, push_json_str};
 use crate::standard::{DONE_FRAME, Frames, error_frame};
 use bytes::Bytes;
 
@@ -30,8 +30,7 @@ impl ApiRenderer for CompletionsRenderer {
             push_json_str(&mut self.prefix, &chunk.id);
             self.prefix
                 .extend_from_slice(b",\"object\":\"text_completion\",\"created\":");
-            self.prefix
-                .extend_from_slice(chunk.created.to_string().as_bytes());
+            push_int(&mut self.prefix, chunk.created);
             self.prefix.extend_from_slice(b",\"model\":");
             push_json_str(&mut self.prefix, &chunk.model);
             self.prefix.extend_from_slice(b",\"choices\":[");
@@ -51,7 +50,9 @@ impl ApiRenderer for CompletionsRenderer {
                 frame.push(b',');
             }
             choices += 1;
-            frame.extend_from_slice(format!("{{\"index\":{},\"text\":", choice.index).as_bytes());
+            frame.extend_from_slice(b"{\"index\":");
+            push_int(&mut frame, choice.index);
+            frame.extend_from_slice(b",\"text\":");
             push_json_str(&mut frame, text.unwrap_or_default());
             frame.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
             match &choice.finish_reason {

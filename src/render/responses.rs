@@ -1,7 +1,7 @@
 //! The standard chat stream as OpenAI Responses API events.
 
 use super::chat::{
-    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str, typed_frame,
+    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_int, push_json_str, typed_frame,
 };
 use crate::standard::Frames;
 use serde_json::{Map, Value, json};
@@ -502,16 +502,18 @@ fn delta_frame(
     logprobs: bool,
 ) -> bytes::Bytes {
     let mut frame = Vec::with_capacity(160 + kind.len() * 2 + delta.len());
-    frame.extend_from_slice(
-        format!(
-            "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{sequence},\"item_id\":"
-        )
-        .as_bytes(),
-    );
+    frame.extend_from_slice(b"event: ");
+    frame.extend_from_slice(kind.as_bytes());
+    frame.extend_from_slice(b"\ndata: {\"type\":\"");
+    frame.extend_from_slice(kind.as_bytes());
+    frame.extend_from_slice(b"\",\"sequence_number\":");
+    push_int(&mut frame, *sequence);
+    frame.extend_from_slice(b",\"item_id\":");
     push_json_str(&mut frame, item_id);
-    frame.extend_from_slice(
-        format!(",\"output_index\":{output_index}{position},\"delta\":").as_bytes(),
-    );
+    frame.extend_from_slice(b",\"output_index\":");
+    push_int(&mut frame, output_index);
+    frame.extend_from_slice(position.as_bytes());
+    frame.extend_from_slice(b",\"delta\":");
     push_json_str(&mut frame, delta);
     if logprobs {
         frame.extend_from_slice(b",\"logprobs\":[]");
