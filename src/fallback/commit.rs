@@ -1,6 +1,7 @@
 //! What an attempt's head and first frames say: hold on, commit, or fall back.
 
 use crate::standard::frame::{error_event_code, is_comment_only, is_done, is_error_event};
+use crate::standard::json;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -76,7 +77,7 @@ pub(super) fn verdict(frame: &[u8]) -> Verdict {
     else {
         return Verdict::Commit;
     };
-    match serde_json::from_slice::<Chunk<'_>>(data) {
+    match json::parse::<Chunk<'_>>(data) {
         // Azure's first chunk: no choices, its prompt filter results.
         Ok(Chunk {
             choices: Some(choices),
@@ -91,7 +92,7 @@ fn failed_code(frame: &[u8]) -> Option<String> {
     let data = frame
         .split(|&b| b == b'\n')
         .find_map(|line| line.strip_prefix(b"data: "))?;
-    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let value: serde_json::Value = json::parse(data).ok()?;
     value["response"]["error"]["code"]
         .as_str()
         .map(str::to_owned)

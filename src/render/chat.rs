@@ -4,6 +4,7 @@
 use crate::standard::Frames;
 use crate::standard::events::Usage;
 use crate::standard::frame::{is_done, is_error_data, untyped_data};
+use crate::standard::json;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -98,13 +99,7 @@ impl<'a> ChatEvent<'a> {
                 Err(_) => ChatEvent::Other,
             };
         }
-        // One UTF-8 check of the whole data, then a parse that does not check each borrowed
-        // string again (serde_json's reader of byte slices does, string by string).
-        let chunk = match std::str::from_utf8(data) {
-            Ok(text) => serde_json::from_str::<ChatCompletionChunk<'a>>(text),
-            Err(_) => serde_json::from_slice::<ChatCompletionChunk<'a>>(data),
-        };
-        match chunk {
+        match json::parse::<ChatCompletionChunk<'a>>(data) {
             Ok(chunk) if is_chunk_object(&chunk.object) => ChatEvent::Chunk(chunk),
             Ok(_) => ChatEvent::Other,
             Err(e) if looks_like_chunk(data) => ChatEvent::Error(ErrorInfo::new(

@@ -13,7 +13,7 @@
 //! scanned again by the level below. The seeds here walk the chunk once, keeping as raw JSON
 //! only the values that are kept (`usage`, the finish reasons, the indexes).
 
-use crate::standard::json::raw_string;
+use crate::standard::json::{self, raw_string};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
 use serde_json::value::RawValue;
@@ -55,7 +55,8 @@ impl<'a> Report<'a> {
     /// delta with more than a role, or the role of a choice not `seen` before (its first
     /// delta).
     pub(crate) fn read(json: &'a [u8], seen: &BTreeSet<u64>) -> Option<Report<'a>> {
-        let mut de = serde_json::Deserializer::from_slice(json);
+        // JSON text is UTF-8 (RFC 8259): one check here, none per string in the parse.
+        let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(json).ok()?);
         let report = de.deserialize_map(ReportSeed { seen }).ok()?;
         de.end().ok()?;
         Some(report)
@@ -391,7 +392,7 @@ pub fn read_outcome(frame: &[u8], usage: &mut TokenUsage, finish_reasons: &mut V
     else {
         return;
     };
-    let Ok(outcome) = serde_json::from_slice::<OutcomeFields<'_>>(data) else {
+    let Ok(outcome) = json::parse::<OutcomeFields<'_>>(data) else {
         return;
     };
     let response = outcome

@@ -3,7 +3,7 @@
 use crate::standard::Frames;
 use crate::standard::data_frame;
 use crate::standard::frame::{is_error_data, untyped_data};
-use crate::standard::json::{compact_raw, for_each_element, is_empty_raw, raw_string};
+use crate::standard::json::{self, compact_raw, for_each_element, is_empty_raw, raw_string};
 use crate::standard::probe::{Needle, Needles, Value as Follows};
 use crate::standard::report::{Report, USAGE_ONLY_KEYS};
 use bytes::Bytes;
@@ -253,7 +253,7 @@ impl ChatNormalizer {
             // odd: the full parse below decides.)
             let object = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
             if let Some(first) = object
-                .then(|| serde_json::from_slice::<FirstChunk>(data).ok())
+                .then(|| json::parse::<FirstChunk>(data).ok())
                 .flatten()
                 .filter(|first| !first.error.0)
             {
@@ -271,7 +271,7 @@ impl ChatNormalizer {
         if self.drop_report(data) {
             return;
         }
-        let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(data) else {
+        let Ok(Value::Object(mut chunk)) = json::parse::<Value>(data) else {
             out.push(frame); // not JSON: the dialect's business, not ours
             return;
         };
@@ -360,7 +360,7 @@ impl ChatNormalizer {
     /// Remembers the indexes of the choices of a chunk that passed through as it came.
     fn see_choices(&mut self, choices: Option<&RawValue>) {
         let Some(choices) = choices else { return };
-        for_each_element(choices.get().as_bytes(), |choice| {
+        for_each_element(choices.get(), |choice| {
             let index = serde_json::from_str::<ChoiceIndex>(choice.get()).ok();
             if let Some(index) = index.and_then(|c| c.index?.get().parse().ok()) {
                 self.seen_choices.insert(index);

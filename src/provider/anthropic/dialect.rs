@@ -4,6 +4,7 @@ use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use crate::standard::write::unix_now;
 use crate::standard::{ChatChunkWriter, error_frame, finish_reason_for_stop, json_string};
 use serde::Deserialize;
@@ -207,7 +208,7 @@ impl Dialect for AnthropicMessages {
         let Some(event) = block.event() else {
             return Ok(()); // comments
         };
-        let event: Event<'_> = serde_json::from_slice(event.data_bytes())
+        let event: Event<'_> = json::parse(event.data_bytes())
             .map_err(|err| malformed(format!("Anthropic event is not valid JSON: {err}")))?;
         match &*event.kind {
             "message_start" => {

@@ -4,6 +4,7 @@ use crate::dialect::{Dialect, Framing};
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use crate::standard::write::unix_now;
 use crate::standard::{ChatChunkWriter, error_frame, finish_reason_for_stop, json_string};
 use serde_json::{Value, json};
@@ -80,11 +81,10 @@ impl Dialect for Bedrock {
             return Ok(());
         }
         let kind = event.event_type().unwrap_or_default();
-        let payload: Value = serde_json::from_slice(event.data_bytes()).map_err(|err| {
-            StreamError::MalformedEvent {
+        let payload: Value =
+            json::parse(event.data_bytes()).map_err(|err| StreamError::MalformedEvent {
                 detail: format!("Bedrock {kind} payload is not valid JSON: {err}"),
-            }
-        })?;
+            })?;
         if let Some(exception) = kind.strip_prefix("exception:") {
             self.ended = true;
             let message = payload["message"]

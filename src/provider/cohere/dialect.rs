@@ -4,6 +4,7 @@ use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use crate::standard::write::unix_now;
 use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
@@ -78,11 +79,10 @@ impl Dialect for Cohere {
         if self.ended || event.data() == "[DONE]" {
             return Ok(());
         }
-        let event: Event<'_> = serde_json::from_slice(event.data_bytes()).map_err(|err| {
-            StreamError::MalformedEvent {
+        let event: Event<'_> =
+            json::parse(event.data_bytes()).map_err(|err| StreamError::MalformedEvent {
                 detail: format!("Cohere event is not valid JSON: {err}"),
-            }
-        })?;
+            })?;
         let delta = event.delta.unwrap_or(Value::Null);
         let message = &delta["message"];
         match &*event.kind {

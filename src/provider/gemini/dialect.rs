@@ -4,6 +4,7 @@ use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use crate::standard::write::unix_now;
 use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
@@ -160,11 +161,10 @@ impl Dialect for Gemini {
         let Some(event) = block.event() else {
             return Ok(());
         };
-        let chunk: Chunk<'_> = serde_json::from_slice(event.data_bytes()).map_err(|err| {
-            StreamError::MalformedEvent {
+        let chunk: Chunk<'_> =
+            json::parse(event.data_bytes()).map_err(|err| StreamError::MalformedEvent {
                 detail: format!("Gemini chunk is not valid JSON: {err}"),
-            }
-        })?;
+            })?;
         if let Some(error) = chunk.error {
             self.ended = true;
             let status = error["status"].as_str().unwrap_or("UNKNOWN").to_owned();

@@ -2,6 +2,7 @@ use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use memchr::memmem;
 
 /// Gemini's stream for a Gemini client: every chunk forwarded as it came (thought
@@ -48,7 +49,7 @@ impl Dialect for GeminiNative {
         if let Some(event) = block.event() {
             let data = event.data_bytes();
             let json: serde_json::Value =
-                serde_json::from_slice(data).map_err(|e| StreamError::MalformedEvent {
+                json::parse(data).map_err(|e| StreamError::MalformedEvent {
                     detail: format!("a Gemini chunk is not JSON: {e}"),
                 })?;
             self.ended = json.get("error").is_some()

@@ -4,6 +4,7 @@ use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use crate::standard::write::unix_now;
 use crate::standard::{ChatChunkWriter, error_frame, json_string};
 use serde::Deserialize;
@@ -79,11 +80,10 @@ impl Dialect for Ollama {
         if self.ended {
             return Ok(());
         }
-        let line: Line<'_> = serde_json::from_slice(event.data_bytes()).map_err(|err| {
-            StreamError::MalformedEvent {
+        let line: Line<'_> =
+            json::parse(event.data_bytes()).map_err(|err| StreamError::MalformedEvent {
                 detail: format!("Ollama line is not valid JSON: {err}"),
-            }
-        })?;
+            })?;
         if let Some(error) = line.error {
             self.ended = true;
             let message = error

@@ -7,6 +7,7 @@ use crate::standard::Frames;
 use crate::standard::data_frame;
 use crate::standard::error_frame;
 use crate::standard::frame::{is_terminator, not_json};
+use crate::standard::json;
 use crate::standard::probe::{Needle, Needles, Value as Follows};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -196,7 +197,7 @@ impl Dialect for OpenAiCompatible {
             out.push(block.normalized());
             return Ok(());
         }
-        let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(data) else {
+        let Ok(Value::Object(mut chunk)) = json::parse::<Value>(data) else {
             if typed_error {
                 self.terminated = true;
                 out.push(error_frame(

@@ -4,6 +4,7 @@ use crate::dialect::Dialect;
 use crate::error::StreamError;
 use crate::sse::Block;
 use crate::standard::Frames;
+use crate::standard::json;
 use crate::standard::json_string;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -102,7 +103,7 @@ impl Dialect for OpenAiResponses {
         if event.data() == "[DONE]" {
             return Ok(());
         }
-        let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(event.data_bytes()) else {
+        let Ok(Value::Object(mut obj)) = json::parse::<Value>(event.data_bytes()) else {
             return Err(StreamError::MalformedEvent {
                 detail: format!(
                     "a Responses event must be a JSON object, got {}",
