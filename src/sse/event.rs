@@ -101,7 +101,7 @@ impl fmt::Debug for Event {
 /// Text fields are validated (or lossily converted) when they are built, so this never loses
 /// anything; it exists because `unsafe` is denied in this crate.
 fn as_str(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or("\u{FFFD}")
+    simdutf8::basic::from_utf8(bytes).unwrap_or("\u{FFFD}")
 }
 
 /// One block of an event stream: the bytes up to and including the blank line that ends it.

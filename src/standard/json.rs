@@ -1,12 +1,12 @@
 //! Reading raw JSON without building values: the helpers the standard stream's readers (and
 //! the provider module's request rewriting) share.
 
-/// Reads `json` as a `T`: one UTF-8 check of the whole text, then serde_json's reader of
-/// `str`s, which does not check each string again as its reader of byte slices does (one
-/// check per borrowed string and key: a fifth of a chat chunk's parse). Text that is not
-/// UTF-8 is read as bytes, so that the error says where.
+/// Reads `json` as a `T`: one UTF-8 check of the whole text (simdutf8: SIMD where the CPU
+/// has it), then serde_json's reader of `str`s, which does not check each string again as
+/// its reader of byte slices does (one check per borrowed string and key: a fifth of a chat
+/// chunk's parse). Text that is not UTF-8 is read as bytes, so that the error says where.
 pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> serde_json::Result<T> {
-    match std::str::from_utf8(json) {
+    match simdutf8::basic::from_utf8(json) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(json),
     }
