@@ -206,47 +206,40 @@ fn bench_stack(c: &mut Criterion) {
     // Every event one frame; with the usage layer, the finish and usage chunks become one.
     let (all, merged) = (events, events - 1);
 
-    group.bench_function("bare_body", |b| {
-        let service = upstream();
-        b.iter(|| assert_eq!(stream_through(&service, plain), all))
-    });
-    group.bench_function("sse-stream_0.3_parse", |b| {
+    let mut rows = Rows {
+        group: &mut group,
+        frames: all,
+    };
+    rows.add("bare_body", upstream(), plain);
+    rows.group.bench_function("sse-stream_0.3_parse", |b| {
         b.iter(|| assert_eq!(sse_stream_parse(&chunks), all))
     });
-    group.bench_function("reframe(openai)", |b| {
-        let service = ServiceBuilder::new().layer(dialect()).service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service, plain), all))
-    });
-    group.bench_function("error_event+reframe(openai)", |b| {
-        let service = ServiceBuilder::new()
-            .layer(ErrorEventLayer::new())
-            .layer(dialect())
-            .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service, plain), all))
-    });
-    group.bench_function("error_event+timeout+reframe(openai)", |b| {
-        let service = ServiceBuilder::new()
-            .layer(ErrorEventLayer::new())
-            .layer(StreamTimeoutLayer::new())
-            .layer(dialect())
-            .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service, plain), all))
-    });
-    group.bench_function("error_event+usage+timeout+reframe(openai)", |b| {
-        let service = ServiceBuilder::new()
-            .layer(ErrorEventLayer::new())
-            .layer(UsageLastChunkLayer::new())
-            .layer(StreamTimeoutLayer::new())
-            .layer(dialect())
-            .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service, plain), merged))
-    });
-    group.bench_function("LlmStreamLayer(openai)", |b| {
-        let service = ServiceBuilder::new()
-            .layer(LlmStreamLayer::new().dialect(OpenAiCompatible::new()))
-            .service(upstream());
-        b.iter(|| assert_eq!(stream_through(&service, plain), merged))
-    });
+    let reframe = ServiceBuilder::new().layer(dialect()).service(upstream());
+    rows.add("reframe(openai)", reframe, plain);
+    let error_event = ServiceBuilder::new()
+        .layer(ErrorEventLayer::new())
+        .layer(dialect())
+        .service(upstream());
+    rows.add("error_event+reframe(openai)", error_event, plain);
+    let timeout = ServiceBuilder::new()
+        .layer(ErrorEventLayer::new())
+        .layer(StreamTimeoutLayer::new())
+        .layer(dialect())
+        .service(upstream());
+    rows.add("error_event+timeout+reframe(openai)", timeout, plain);
+    // From here on with the usage layer: `merged` frames.
+    rows.frames = merged;
+    let usage = ServiceBuilder::new()
+        .layer(ErrorEventLayer::new())
+        .layer(UsageLastChunkLayer::new())
+        .layer(StreamTimeoutLayer::new())
+        .layer(dialect())
+        .service(upstream());
+    rows.add("error_event+usage+timeout+reframe(openai)", usage, plain);
+    let stack = ServiceBuilder::new()
+        .layer(LlmStreamLayer::new().dialect(OpenAiCompatible::new()))
+        .service(upstream());
+    rows.add("LlmStreamLayer(openai)", stack, plain);
     group.finish();
 }
 
@@ -272,7 +265,7 @@ where
     })
 }
 
-/// The rows of a group whose streams all have `frames` frames.
+/// The rows of a group, each asserting that its streams have `frames` frames.
 struct Rows<'g, 'c> {
     group: &'g mut BenchmarkGroup<'c, WallTime>,
     frames: usize,

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_llm_stream::resume::store::HEARTBEAT;
 use tower_llm_stream::resume::{
-    MemoryStore, RedisStore, Resumable, ResumeBody, ResumeLayer, StreamState, StreamStore,
+    MemoryStore, RedisStore, Resumable, ResumeBody, ResumeLayer, ResumeResponseBody, StreamState,
+    StreamStore,
 };
 use tower_llm_stream_test_support::openai_chat_chunk;
 use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
@@ -63,20 +64,20 @@ async fn read_to_end<St: StreamStore>(
     }
 }
 
+/// Asserts that `store` has no stream `id`: a read finds none, a cancel nothing to cancel.
+async fn assert_unknown<St: StreamStore>(store: &St, id: &str) {
+    let read = store.read(id, 0, Duration::ZERO).await.unwrap();
+    assert!(read.is_none(), "{id}");
+    assert!(!store.cancel(id).await.unwrap(), "{id}");
+}
+
 /// What every [`StreamStore`] does: `writer` produces, `reader` (the same store, or another
 /// connection to it, as another replica) reads.
 async fn contract<St: StreamStore>(writer: St, reader: St) {
     // Create; a taken id is refused; an unknown one is not found.
     writer.create("c1", LONG).await.unwrap();
     assert!(writer.create("c1", LONG).await.is_err(), "a taken id");
-    assert!(
-        reader
-            .read("nope", 0, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(!reader.cancel("nope").await.unwrap());
+    assert_unknown(&reader, "nope").await;
     assert!(writer.append("nope", 1, frame(1)).await.is_err());
 
     // A new stream: live, no events; a read with no wait returns at once.
@@ -219,14 +220,7 @@ async fn contract<St: StreamStore>(writer: St, reader: St) {
             .is_some()
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(
-        reader
-            .read("c4", 0, Duration::ZERO)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(!reader.cancel("c4").await.unwrap());
+    assert_unknown(&reader, "c4").await;
     // And its id can be taken again.
     writer.create("c4", LONG).await.unwrap();
 }
@@ -485,8 +479,7 @@ async fn ids_that_cannot_be_keys_are_refused_or_unknown() {
     ] {
         let e = store.create(bad, LONG).await.unwrap_err();
         assert!(e.to_string().contains("cannot be stored"), "{e}");
-        assert!(store.read(bad, 0, Duration::ZERO).await.unwrap().is_none());
-        assert!(!store.cancel(bad).await.unwrap());
+        assert_unknown(&store, bad).await;
         assert!(store.append(bad, 1, frame(1)).await.is_err());
     }
     assert!(keys(&server, "*").is_empty());
@@ -600,6 +593,34 @@ fn chunk(n: usize) -> String {
     )
 }
 
+/// Sends request `id`, marked [`Resumable`], through `ResumeLayer` over `store` (streams kept
+/// [`LONG`]) to an upstream that answers an event stream with the body `body` makes: the
+/// layer's response.
+async fn through_resume_layer<St, B>(
+    store: St,
+    id: &str,
+    body: impl Fn() -> B + Send + 'static,
+) -> http::Response<ResumeResponseBody<B, St>>
+where
+    St: StreamStore,
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display + Send + 'static,
+{
+    let upstream = tower::service_fn(move |_req: Request<()>| {
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(body())
+            .unwrap();
+        std::future::ready(Ok::<_, std::convert::Infallible>(response))
+    });
+    let service = ServiceBuilder::new()
+        .layer(ResumeLayer::new(store).ttl(LONG))
+        .service(upstream);
+    let mut request = Request::new(());
+    request.extensions_mut().insert(Resumable::new(id));
+    service.oneshot(request).await.unwrap()
+}
+
 /// Starts a resumable stream of `steps` through `ResumeLayer` over `store`: the client's body.
 async fn start(
     store: &RedisStore,
@@ -607,21 +628,14 @@ async fn start(
     steps: Vec<Step>,
     dropped: Arc<AtomicBool>,
 ) -> impl http_body::Body<Data = Bytes, Error = tower_llm_stream::BoxError> + use<> {
-    let upstream = tower::service_fn(move |_req: Request<()>| {
+    let script = move || {
         let mut body = ScriptBody::new(steps.clone());
         body.dropped = Some(dropped.clone());
-        let response = http::Response::builder()
-            .header("content-type", "text/event-stream")
-            .body(body)
-            .unwrap();
-        std::future::ready(Ok::<_, std::convert::Infallible>(response))
-    });
-    let service = ServiceBuilder::new()
-        .layer(ResumeLayer::new(store.clone()).ttl(LONG))
-        .service(upstream);
-    let mut request = Request::new(());
-    request.extensions_mut().insert(Resumable::new(id));
-    service.oneshot(request).await.unwrap().into_body()
+        body
+    };
+    through_resume_layer(store.clone(), id, script)
+        .await
+        .into_body()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -740,18 +754,12 @@ async fn live_tail_latency() {
         .unwrap()
         .unwrap();
     let sent = sent.lock().unwrap();
-    let mut micros: Vec<u128> = (1..=EVENTS)
-        .map(|n| (got[n].unwrap() - sent[n].unwrap()).as_micros())
+    let micros: Vec<u64> = (1..=EVENTS)
+        .map(|n| (got[n].unwrap() - sent[n].unwrap()).as_micros() as u64)
         .collect();
-    micros.sort_unstable();
-    let at = |q: f64| micros[((micros.len() as f64 * q) as usize).min(micros.len() - 1)];
     println!(
-        "live tail, append -> read return, {EVENTS} events, reader on another connection: \
-         p50 {} us, p90 {} us, p99 {} us, max {} us",
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        micros[micros.len() - 1]
+        "live tail, append -> read return, {EVENTS} events, reader on another connection: {}",
+        quantiles(micros)
     );
 }
 
@@ -815,31 +823,16 @@ async fn produce_timed<St: StreamStore>(
         .map(|_| std::sync::atomic::AtomicU64::new(0))
         .collect();
     let upstream_sent = sent.clone();
-    let upstream = tower::service_fn(move |_req: Request<()>| {
-        let body = TimedChunks {
-            next: 1,
-            events,
-            pace,
-            sleep: None,
-            base,
-            sent: upstream_sent.clone(),
-        };
-        let response = http::Response::builder()
-            .header("content-type", "text/event-stream")
-            .body(body)
-            .unwrap();
-        std::future::ready(Ok::<_, std::convert::Infallible>(response))
-    });
-    let service = ServiceBuilder::new()
-        .layer(ResumeLayer::new(producer).ttl(LONG))
-        .service(upstream);
-    let mut request = Request::new(());
-    request.extensions_mut().insert(Resumable::new(id));
-    let response = service.oneshot(request).await.unwrap();
-    assert!(matches!(
-        response.body(),
-        tower_llm_stream::resume::ResumeResponseBody::Stored(_)
-    ));
+    let chunks = move || TimedChunks {
+        next: 1,
+        events,
+        pace,
+        sleep: None,
+        base,
+        sent: upstream_sent.clone(),
+    };
+    let response = through_resume_layer(producer, id, chunks).await;
+    assert!(matches!(response.body(), ResumeResponseBody::Stored(_)));
     sent
 }
 

@@ -4,54 +4,24 @@
 //! final; `POST /v1/responses/{id}/cancel` stops it and its upstream; the refusals.
 
 mod resume_support;
-use resume_support::{BOUND, assert_closed_soon_after, providers_at, read_events, rest};
+use resume_support::{
+    BOUND, assert_closed_soon_after, open, providers_at, proxy, read_events, rest, stalled,
+};
 
 use llm_proxy as app;
-use tower_llm_stream_test_support::client::{client, send};
-use tower_llm_stream_test_support::proxy::start_proxy;
-use tower_llm_stream_test_support::raw::{chunk, closed_within, head, upstream};
+use tower_llm_stream_test_support::client::send;
 
-use app::resume::{ResumeConfig, Store};
-use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tower_llm_stream::provider::Providers;
 use tower_llm_stream::resume::{StreamState, StreamStore};
-
-/// The proxy with `--resumable` (unless `resumable` is false) and `providers` besides the
-/// demo: its address and its store.
-async fn proxy(providers: Providers, resumable: bool) -> (SocketAddr, Store) {
-    let resume = ResumeConfig::memory(Duration::from_secs(60));
-    let store = resume.store.clone();
-    let config = app::Config {
-        providers,
-        resume: resumable.then_some(resume),
-        ..app::Config::default()
-    };
-    (start_proxy(config).await, store)
-}
 
 fn request(model: &str, max_output_tokens: u64) -> String {
     json!({"model": model, "input": "Hi", "stream": true, "background": true,
            "max_output_tokens": max_output_tokens})
     .to_string()
-}
-
-async fn post(addr: SocketAddr, body: String) -> http::Response<Incoming> {
-    let request = Request::post(format!("http://{addr}/v1/responses"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    tokio::time::timeout(BOUND, client().request(request))
-        .await
-        .expect("an answer in time")
-        .unwrap()
 }
 
 /// The events of a Responses stream: each block's `data:` JSON.
@@ -97,7 +67,7 @@ async fn a_background_response_resumes_after_its_last_sequence_number() {
     let (addr, _) = proxy(Providers::new(), true).await;
     let reply = app::demo::reply("Hi")[..12].concat();
     for k in [1, 4, 9] {
-        let response = post(addr, request("demo/echo", 12)).await;
+        let response = open(addr, "/v1/responses", request("demo/echo", 12), false).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         // Numbered by their sequence_number, not by SSE ids.
@@ -153,7 +123,7 @@ async fn a_background_response_resumes_after_its_last_sequence_number() {
 async fn get_answers_the_response_so_far_then_the_final_one() {
     let (addr, store) = proxy(Providers::new(), true).await;
     // demo/slow: a word every 250 ms.
-    let response = post(addr, request("demo/slow", 6)).await;
+    let response = open(addr, "/v1/responses", request("demo/slow", 6), false).await;
     let mut body = response.into_body();
     let first = events(&read_events(&mut body, 6).await);
     drop(body);
@@ -201,29 +171,19 @@ async fn get_answers_the_response_so_far_then_the_final_one() {
 #[tokio::test]
 async fn cancel_stops_the_response_and_its_upstream() {
     // A Responses upstream that says two events, then nothing until the proxy lets go.
-    let closed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let seen = closed_at.clone();
-    let upstream = upstream(move |mut socket| {
-        let seen = seen.clone();
-        async move {
-            let mut out = head(200, "text/event-stream", "").into_bytes();
-            let created = json!({"type": "response.created", "sequence_number": 0,
-                "response": {"id": "resp_upstream", "object": "response", "status": "in_progress", "model": "m", "output": []}});
-            let delta = json!({"type": "response.output_text.delta", "sequence_number": 1,
-                "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Hello"});
-            for event in [created, delta] {
-                let block = format!("event: {}\ndata: {event}\n\n", event["type"].as_str().unwrap());
-                out.extend(chunk(block.as_bytes()));
-            }
-            socket.write_all(&out).await.unwrap();
-            if closed_within(&mut socket, Duration::from_secs(30)).await {
-                *seen.lock().unwrap() = Some(Instant::now());
-            }
-        }
-    })
-    .await;
+    let created = json!({"type": "response.created", "sequence_number": 0,
+        "response": {"id": "resp_upstream", "object": "response", "status": "in_progress", "model": "m", "output": []}});
+    let delta = json!({"type": "response.output_text.delta", "sequence_number": 1,
+        "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Hello"});
+    let blocks = [created, delta].map(|event| {
+        format!(
+            "event: {}\ndata: {event}\n\n",
+            event["type"].as_str().unwrap()
+        )
+    });
+    let (upstream, closed_at) = stalled(blocks.to_vec()).await;
     let (addr, store) = proxy(providers_at(Some(&upstream)), true).await;
-    let response = post(addr, request("s/m", 100)).await;
+    let response = open(addr, "/v1/responses", request("s/m", 100), false).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     let first = read_events(&mut body, 2).await;
@@ -346,7 +306,7 @@ async fn the_refusals_say_what_to_do() {
     );
 
     // A starting_after that is not a number; a method the path does not take.
-    let response = post(addr, request("demo/instant", 3)).await;
+    let response = open(addr, "/v1/responses", request("demo/instant", 3), false).await;
     let id = response_id(&events(&rest(response.into_body()).await));
     let (status, answer) = get(
         addr,

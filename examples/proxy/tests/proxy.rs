@@ -1351,16 +1351,52 @@ async fn without_layers_the_upstream_stream_arrives_as_it_was_sent() {
 async fn reasoning_signatures_round_trip_through_every_client_api() {
     let h = start(|_| {}).await;
     // Turn 1: Anthropic's thinking signature, Gemini's call signature, as each client sees them.
-    let (_, body) = h.post("/v1/messages", json!({"model": "claude/c", "max_tokens": 9, "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
-    assert!(
-        body.contains("\"type\":\"signature_delta\",\"signature\":\"EvMCCkYICxgCKkCHP2cS"),
-        "{body}"
-    );
-    let (_, body) = h.post("/v1/chat/completions", json!({"model": "claude/c", "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
-    assert!(
-        body.contains("\"reasoning_signature\":\"EvMCCkYICxgCKkCHP2cS"),
-        "{body}"
-    );
+    // The same requests to each model from an Anthropic and an OpenAI chat client.
+    for (model, anthropic_sees, chat_sees) in [
+        (
+            "claude/c",
+            "\"type\":\"signature_delta\",\"signature\":\"EvMCCkYICxgCKkCHP2cS",
+            "\"reasoning_signature\":\"EvMCCkYICxgCKkCHP2cS",
+        ),
+        (
+            "gemini/g",
+            "\"type\":\"tool_use\"",
+            "\"extra_content\":{\"google\":{\"thought_signature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8",
+        ),
+    ] {
+        let (_, body) = h.post("/v1/messages", json!({"model": model, "max_tokens": 9, "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
+        assert!(body.contains(anthropic_sees), "{model}: {body}");
+        let (_, body) = h.post("/v1/chat/completions", json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
+        assert!(body.contains(chat_sees), "{model}: {body}");
+    }
+    let gemini = json!({"contents": [{"parts": [{"text": "x"}]}]});
+    for (path, request, seen) in [
+        // Gemini to Gemini is forwarded as it came (Gemini's own spacing).
+        (
+            "/v1beta/models/gemini/g:streamGenerateContent?alt=sse",
+            gemini.clone(),
+            "\"thoughtSignature\": \"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8",
+        ),
+        (
+            "/v1beta/models/gemini/g:generateContent",
+            gemini,
+            "\"thoughtSignature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "claude/c", "stream": true, "input": "x"}),
+            "\"encrypted_content\":\"EvMCCkYICxgCKkCHP2cS",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "claude/c", "input": "x"}),
+            "\"encrypted_content\":\"EvMCCkYICxgCKkCHP2cS",
+        ),
+    ] {
+        let (_, body) = h.post(path, request).await;
+        assert!(body.contains(seen), "{path}: {body}");
+    }
+    // Not streamed: the signature on the message's thinking block.
     let (_, body) = h.post("/v1/messages", json!({"model": "claude/c", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]})).await;
     let message: Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -1368,54 +1404,6 @@ async fn reasoning_signatures_round_trip_through_every_client_api() {
             .as_str()
             .unwrap()
             .starts_with("EvMCCkYICxgCKkCHP2cS"),
-        "{body}"
-    );
-    let (_, body) = h
-        .post(
-            "/v1beta/models/gemini/g:streamGenerateContent?alt=sse",
-            json!({"contents": [{"parts": [{"text": "x"}]}]}),
-        )
-        .await;
-    // Gemini to Gemini is forwarded as it came (Gemini's own spacing).
-    assert!(
-        body.contains("\"thoughtSignature\": \"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"),
-        "{body}"
-    );
-    let (_, body) = h
-        .post(
-            "/v1beta/models/gemini/g:generateContent",
-            json!({"contents": [{"parts": [{"text": "x"}]}]}),
-        )
-        .await;
-    assert!(
-        body.contains("\"thoughtSignature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"),
-        "{body}"
-    );
-    let (_, body) = h
-        .post(
-            "/v1/messages",
-            json!({"model": "gemini/g", "max_tokens": 9, "stream": true, "messages": [{"role": "user", "content": "x"}]}),
-        )
-        .await;
-    assert!(body.contains("\"type\":\"tool_use\""), "{body}");
-    let (_, body) = h.post("/v1/chat/completions", json!({"model": "gemini/g", "stream": true, "messages": [{"role": "user", "content": "x"}]})).await;
-    assert!(body.contains("\"extra_content\":{\"google\":{\"thought_signature\":\"EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8"), "{body}");
-
-    let (_, body) = h
-        .post(
-            "/v1/responses",
-            json!({"model": "claude/c", "stream": true, "input": "x"}),
-        )
-        .await;
-    assert!(
-        body.contains("\"encrypted_content\":\"EvMCCkYICxgCKkCHP2cS"),
-        "{body}"
-    );
-    let (_, body) = h
-        .post("/v1/responses", json!({"model": "claude/c", "input": "x"}))
-        .await;
-    assert!(
-        body.contains("\"encrypted_content\":\"EvMCCkYICxgCKkCHP2cS"),
         "{body}"
     );
 

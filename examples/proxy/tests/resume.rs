@@ -7,80 +7,17 @@ mod resume_support;
 use resume_support::*;
 
 use llm_proxy as app;
-use tower_llm_stream_test_support::client::{chat, client, data, send};
+use tower_llm_stream_test_support::client::{chat, data, send};
 use tower_llm_stream_test_support::proxy::start_proxy;
-use tower_llm_stream_test_support::raw::{Upstream, chunk, closed_within, head, upstream};
+use tower_llm_stream_test_support::raw::upstream;
 
 use app::resume::{ResumeConfig, STREAM_ID, Store};
-use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http::{Request, StatusCode};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+use tower_llm_stream::provider::Providers;
 use tower_llm_stream::resume::{StreamState, StreamStore};
-
-/// The proxy with `--resumable` (unless `resumable` is false), provider `s` at `upstream`:
-/// its address and its store.
-async fn proxy(upstream: Option<&Upstream>, resumable: bool) -> (SocketAddr, Store) {
-    let providers = providers_at(upstream);
-    let resume = ResumeConfig::memory(Duration::from_secs(60));
-    let store = resume.store.clone();
-    let config = app::Config {
-        providers,
-        resume: resumable.then_some(resume),
-        ..app::Config::default()
-    };
-    (start_proxy(config).await, store)
-}
-
-/// Posts `body` to `path`, with `x-resumable: 1` when `resumable`: the answer's head and body
-/// as they come.
-async fn open(
-    addr: SocketAddr,
-    path: &str,
-    body: String,
-    resumable: bool,
-) -> http::Response<Incoming> {
-    let mut request =
-        Request::post(format!("http://{addr}{path}")).header("content-type", "application/json");
-    if resumable {
-        request = request.header("x-resumable", "1");
-    }
-    let request = request.body(Full::new(Bytes::from(body))).unwrap();
-    tokio::time::timeout(BOUND, client().request(request))
-        .await
-        .expect("an answer in time")
-        .unwrap()
-}
-
-/// `GET /v1/streams/{id}` with `headers`.
-async fn resume(addr: SocketAddr, id: &str, headers: &[(&str, &str)]) -> http::Response<Incoming> {
-    let mut request = Request::get(format!("http://{addr}/v1/streams/{id}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(Bytes::new())).unwrap();
-    tokio::time::timeout(BOUND, client().request(request))
-        .await
-        .expect("an answer in time")
-        .unwrap()
-}
-
-fn stream_id(headers: &HeaderMap) -> String {
-    let id = headers
-        .get(&STREAM_ID)
-        .unwrap_or_else(|| panic!("no x-stream-id: {headers:?}"))
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(id.len(), 32, "{id}");
-    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
-    id
-}
 
 /// The state of stream `id` in `store`.
 async fn state(store: &Store, id: &str) -> StreamState {
@@ -95,7 +32,7 @@ async fn state(store: &Store, id: &str) -> StreamState {
 #[tokio::test]
 async fn a_client_that_drops_resumes_with_exactly_the_rest() {
     let upstream = paced(Duration::from_millis(40)).await;
-    let (addr, _) = proxy(Some(&upstream), true).await;
+    let (addr, _) = proxy(providers_at(Some(&upstream)), true).await;
     let request = chat("s/m", true);
 
     // The uninterrupted stream of the same request, not resumable.
@@ -109,17 +46,8 @@ async fn a_client_that_drops_resumes_with_exactly_the_rest() {
     assert_eq!(data(&whole).len(), WORDS + 3, "{whole}");
 
     for k in [1, 5, WORDS] {
-        let response = open(addr, "/v1/chat/completions", request.clone(), true).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let id = stream_id(response.headers());
-        let mut body = response.into_body();
-        let first = read_events(&mut body, k).await;
-        drop(body);
-        // What the client had: whole events, numbered from 1.
-        let had = ids(&first);
-        let expected: Vec<Option<u64>> = (1..=had.len() as u64).map(Some).collect();
-        assert_eq!(had, expected, "{first}");
-        let last = had.len().to_string();
+        let (id, first) = leave_after(addr, "/v1/chat/completions", request.clone(), k).await;
+        let last = ids(&first).len().to_string();
 
         let resumed = resume(addr, &id, &[("last-event-id", &last)]).await;
         assert_eq!(resumed.status(), StatusCode::OK);
@@ -127,25 +55,16 @@ async fn a_client_that_drops_resumes_with_exactly_the_rest() {
         assert_eq!(resumed.headers()["cache-control"], "no-cache");
         assert_eq!(stream_id(resumed.headers()), id);
         let second = rest(resumed.into_body()).await;
-
-        let both = format!("{first}{second}");
-        let expected: Vec<Option<u64>> = (1..=(WORDS as u64 + 3)).map(Some).collect();
-        assert_eq!(ids(&both), expected, "no gap, no duplicate: {both}");
-        assert_eq!(without_ids(&both), whole, "k = {k}");
+        assert_exactly_the_rest(&first, &second, &whole);
     }
 }
 
 #[tokio::test]
 async fn text_completions_resume_by_the_query_too() {
-    let (addr, _) = proxy(None, true).await;
+    let (addr, _) = proxy(Providers::new(), true).await;
     let request =
         json!({"model": "demo/echo", "prompt": "Hi", "stream": true, "max_tokens": 10}).to_string();
-    let response = open(addr, "/v1/completions", request, true).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = stream_id(response.headers());
-    let mut body = response.into_body();
-    let first = read_events(&mut body, 2).await;
-    drop(body);
+    let (id, first) = leave_after(addr, "/v1/completions", request, 2).await;
     let had = ids(&first).len();
     let request = Request::get(format!("/v1/streams/{id}?last_event_id={had}"));
     let (head, second) = send(addr, request, "").await;
@@ -164,14 +83,10 @@ async fn text_completions_resume_by_the_query_too() {
 
 #[tokio::test]
 async fn a_stream_runs_on_with_no_client_connected() {
-    let (addr, store) = proxy(None, true).await;
+    let (addr, store) = proxy(Providers::new(), true).await;
     // demo/echo: a word every 30 ms, 20 words.
     let request = json!({"model": "demo/echo", "stream": true, "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}).to_string();
-    let response = open(addr, "/v1/chat/completions", request, true).await;
-    let id = stream_id(response.headers());
-    let mut body = response.into_body();
-    let first = read_events(&mut body, 3).await;
-    drop(body);
+    let (id, first) = leave_after(addr, "/v1/chat/completions", request, 3).await;
     let k = ids(&first).len();
     assert_eq!(state(&store, &id).await, StreamState::Live);
 
@@ -210,26 +125,12 @@ async fn a_stream_runs_on_with_no_client_connected() {
 #[tokio::test]
 async fn delete_stops_the_stream_and_its_upstream() {
     // Two words, then nothing until the proxy closes the connection.
-    let closed_after: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let seen = closed_after.clone();
-    let upstream = upstream(move |mut socket| {
-        let seen = seen.clone();
-        async move {
-            let mut out = head(200, "text/event-stream", "").into_bytes();
-            out.extend(chunk(
-                chunk_json(json!({"role": "assistant", "content": "a"}), Value::Null).as_bytes(),
-            ));
-            out.extend(chunk(
-                chunk_json(json!({"content": " b"}), Value::Null).as_bytes(),
-            ));
-            socket.write_all(&out).await.unwrap();
-            if closed_within(&mut socket, Duration::from_secs(30)).await {
-                *seen.lock().unwrap() = Some(Instant::now());
-            }
-        }
-    })
+    let (upstream, closed_after) = stalled(vec![
+        chunk_json(json!({"role": "assistant", "content": "a"}), Value::Null),
+        chunk_json(json!({"content": " b"}), Value::Null),
+    ])
     .await;
-    let (addr, store) = proxy(Some(&upstream), true).await;
+    let (addr, store) = proxy(providers_at(Some(&upstream)), true).await;
     let response = open(addr, "/v1/chat/completions", chat("s/m", true), true).await;
     let id = stream_id(response.headers());
     let mut body = response.into_body();
@@ -280,7 +181,7 @@ fn assert_not_found(status: StatusCode, body: &str) {
 
 #[tokio::test]
 async fn unknown_streams_are_404s_and_bad_ids_400s() {
-    let (addr, _) = proxy(None, true).await;
+    let (addr, _) = proxy(Providers::new(), true).await;
     let unknown = app::resume::new_id();
     for request in [
         Request::get(format!("/v1/streams/{unknown}")),
@@ -323,7 +224,7 @@ async fn unknown_streams_are_404s_and_bad_ids_400s() {
 
 #[tokio::test]
 async fn without_resumable_the_header_is_a_400_that_says_so() {
-    let (addr, _) = proxy(None, false).await;
+    let (addr, _) = proxy(Providers::new(), false).await;
     for path in ["/v1/chat/completions", "/v1/completions"] {
         let request = Request::post(path).header("x-resumable", "1");
         let body = json!({"model": "demo/instant", "prompt": "Hi", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
@@ -355,7 +256,7 @@ async fn without_resumable_the_header_is_a_400_that_says_so() {
 
 #[tokio::test]
 async fn a_stream_that_did_not_ask_is_untouched() {
-    let (addr, _) = proxy(None, true).await;
+    let (addr, _) = proxy(Providers::new(), true).await;
     let response = open(
         addr,
         "/v1/chat/completions",
@@ -393,7 +294,7 @@ async fn a_stream_that_did_not_ask_is_untouched() {
         let _ = socket.write_all(answer.as_bytes()).await;
     })
     .await;
-    let (addr, _) = proxy(Some(&limited), true).await;
+    let (addr, _) = proxy(providers_at(Some(&limited)), true).await;
     let request = Request::post("/v1/chat/completions").header("x-resumable", "1");
     let (head, body) = send(addr, request, chat("s/m", true)).await;
     assert_eq!(head.status, StatusCode::TOO_MANY_REQUESTS, "{body}");

@@ -19,11 +19,10 @@ use tower_llm_stream_test_support::proxy::start_proxy;
 use tower_llm_stream_test_support::raw::Upstream;
 use tower_llm_stream_test_support::redis::{RedisServer, Reply, keys};
 
-use app::resume::{ResumeConfig, STREAM_ID, Store};
+use app::resume::{ResumeConfig, Store};
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -98,42 +97,6 @@ impl ProxyProcess {
     }
 }
 
-/// Posts the chat `body` to `addr`, with `x-resumable: 1` when `resumable`: the answer's head
-/// and body as they come.
-async fn open(addr: SocketAddr, body: String, resumable: bool) -> http::Response<Incoming> {
-    let mut request = Request::post(format!("http://{addr}/v1/chat/completions"))
-        .header("content-type", "application/json");
-    if resumable {
-        request = request.header("x-resumable", "1");
-    }
-    let request = request.body(Full::new(Bytes::from(body))).unwrap();
-    tokio::time::timeout(BOUND, client().request(request))
-        .await
-        .expect("an answer in time")
-        .unwrap()
-}
-
-/// `GET /v1/streams/{id}` on `addr` with `Last-Event-ID: last`.
-async fn resume(addr: SocketAddr, id: &str, last: usize) -> http::Response<Incoming> {
-    let request = Request::get(format!("http://{addr}/v1/streams/{id}"))
-        .header("last-event-id", last.to_string())
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    tokio::time::timeout(BOUND, client().request(request))
-        .await
-        .expect("an answer in time")
-        .unwrap()
-}
-
-fn stream_id(headers: &HeaderMap) -> String {
-    headers
-        .get(&STREAM_ID)
-        .unwrap_or_else(|| panic!("no x-stream-id: {headers:?}"))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Every key the streams left in the test's Redis has a TTL (`PTTL` above 0): none stays
 /// forever. There is at least one.
 fn every_key_has_a_ttl(redis: &RedisServer) {
@@ -158,31 +121,24 @@ async fn a_stream_started_on_one_proxy_resumes_on_another_with_exactly_the_rest(
     let request = chat("s/m", true);
 
     // The uninterrupted stream of the same request.
-    let whole = rest(open(a, request.clone(), false).await.into_body()).await;
+    let whole = rest(
+        open(a, "/v1/chat/completions", request.clone(), false)
+            .await
+            .into_body(),
+    )
+    .await;
     assert!(whole.ends_with("data: [DONE]\n\n"), "{whole}");
     assert_eq!(events(&whole).len(), WORDS + 3, "{whole}");
 
     for k in [1, 5, WORDS] {
-        let response = open(a, request.clone(), true).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let id = stream_id(response.headers());
-        let mut body = response.into_body();
-        let first = read_events(&mut body, k).await;
-        // The client goes away.
-        drop(body);
-        let had = ids(&first);
-        let expected: Vec<Option<u64>> = (1..=had.len() as u64).map(Some).collect();
-        assert_eq!(had, expected, "{first}");
+        let (id, first) = leave_after(a, "/v1/chat/completions", request.clone(), k).await;
+        let last = ids(&first).len().to_string();
 
-        let resumed = resume(b, &id, had.len()).await;
+        let resumed = resume(b, &id, &[("last-event-id", &last)]).await;
         assert_eq!(resumed.status(), StatusCode::OK);
         assert_eq!(stream_id(resumed.headers()), id);
         let second = rest(resumed.into_body()).await;
-
-        let both = format!("{first}{second}");
-        let expected: Vec<Option<u64>> = (1..=(WORDS as u64 + 3)).map(Some).collect();
-        assert_eq!(ids(&both), expected, "no gap, no duplicate: {both}");
-        assert_eq!(without_ids(&both), whole, "k = {k}");
+        assert_exactly_the_rest(&first, &second, &whole);
     }
     every_key_has_a_ttl(&redis);
 }
@@ -196,19 +152,14 @@ async fn a_proxy_killed_mid_stream_leaves_its_readers_the_producer_lost_event() 
     let b = replica(&redis, None).await;
 
     // demo/slow: a word every 250 ms, some 12 s in all: still running when A is killed.
-    let response = open(a_addr, chat("demo/slow", true), true).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = stream_id(response.headers());
-    let mut body = response.into_body();
-    let first = read_events(&mut body, 3).await;
+    let (id, first) = leave_after(a_addr, "/v1/chat/completions", chat("demo/slow", true), 3).await;
     let had = ids(&first).len();
-    drop(body);
 
     a.kill();
     let killed = Instant::now();
 
     // The lease (10 s) runs out, then a read's wait (5 s) at most.
-    let resumed = resume(b, &id, had).await;
+    let resumed = resume(b, &id, &[("last-event-id", &had.to_string())]).await;
     assert_eq!(resumed.status(), StatusCode::OK);
     let second = rest_within(resumed.into_body(), Duration::from_secs(30)).await;
     let last = events(&second).last().copied().unwrap_or_default();
@@ -249,14 +200,7 @@ async fn a_background_response_started_on_one_proxy_resumes_on_another() {
     let body = serde_json::json!({"model": "demo/echo", "input": "Hi", "stream": true,
         "background": true, "max_output_tokens": 10})
     .to_string();
-    let request = Request::post(format!("http://{a}/v1/responses"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let response = tokio::time::timeout(BOUND, client().request(request))
-        .await
-        .expect("an answer in time")
-        .unwrap();
+    let response = open(a, "/v1/responses", body, false).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     let first = read_events(&mut body, 5).await;
@@ -314,17 +258,12 @@ async fn a_draining_proxy_finishes_its_resumable_streams_before_it_exits() {
     let request = serde_json::json!({"model": "demo/echo", "stream": true, "max_tokens": 40,
         "messages": [{"role": "user", "content": "Hi"}]})
     .to_string();
-    let response = open(a_addr, request, true).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = stream_id(response.headers());
-    let mut body = response.into_body();
-    let first = read_events(&mut body, 2).await;
+    let (id, first) = leave_after(a_addr, "/v1/chat/completions", request, 2).await;
     let had = ids(&first).len();
-    // The client goes, and A is asked to stop: no connection is open, the stream runs on.
-    drop(body);
+    // The client is gone and A is asked to stop: no connection is open, the stream runs on.
     a.terminate();
 
-    let resumed = resume(b, &id, had).await;
+    let resumed = resume(b, &id, &[("last-event-id", &had.to_string())]).await;
     assert_eq!(resumed.status(), StatusCode::OK);
     let second = rest(resumed.into_body()).await;
     assert!(

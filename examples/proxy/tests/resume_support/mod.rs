@@ -1,15 +1,22 @@
-//! Helpers shared by the proxy's resumable-stream suites: a scripted chat upstream and the
-//! reading of `id:`-numbered events.
+//! Helpers shared by the proxy's resumable-stream suites: scripted upstreams, a proxy with
+//! its streams in memory, the requests that open and resume a stream, and the reading of
+//! `id:`-numbered events.
 #![allow(dead_code)]
 
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http::{HeaderMap, Request};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use llm_proxy::resume::{ResumeConfig, STREAM_ID, Store};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tower_llm_stream::provider::{Provider, ProviderKind, Providers};
-use tower_llm_stream_test_support::raw::{Upstream, chunk, head, upstream};
+use tower_llm_stream_test_support::client::client;
+use tower_llm_stream_test_support::proxy::start_proxy;
+use tower_llm_stream_test_support::raw::{Upstream, chunk, closed_within, head, upstream};
 
 /// Words of the scripted stream.
 pub const WORDS: usize = 16;
@@ -105,6 +112,118 @@ pub async fn paced(gap: Duration) -> Upstream {
         let _ = socket.write_all(&end).await;
     })
     .await
+}
+
+/// An upstream that answers the SSE blocks `events`, then nothing until the proxy lets go of
+/// it: the upstream, and when it saw its connection closed (for [`assert_closed_soon_after`]).
+pub async fn stalled(events: Vec<String>) -> (Upstream, Arc<Mutex<Option<Instant>>>) {
+    let closed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let seen = closed_at.clone();
+    let upstream = upstream(move |mut socket| {
+        let (seen, events) = (seen.clone(), events.clone());
+        async move {
+            let mut out = head(200, "text/event-stream", "").into_bytes();
+            for event in &events {
+                out.extend(chunk(event.as_bytes()));
+            }
+            socket.write_all(&out).await.unwrap();
+            if closed_within(&mut socket, Duration::from_secs(30)).await {
+                *seen.lock().unwrap() = Some(Instant::now());
+            }
+        }
+    })
+    .await;
+    (upstream, closed_at)
+}
+
+/// The proxy with `--resumable` (unless `resumable` is false), its streams in memory, and
+/// `providers` besides the demo: its address and its store.
+pub async fn proxy(providers: Providers, resumable: bool) -> (SocketAddr, Store) {
+    let resume = ResumeConfig::memory(Duration::from_secs(60));
+    let store = resume.store.clone();
+    let config = llm_proxy::Config {
+        providers,
+        resume: resumable.then_some(resume),
+        ..llm_proxy::Config::default()
+    };
+    (start_proxy(config).await, store)
+}
+
+/// Posts `body` to `path`, with `x-resumable: 1` when `resumable`: the answer's head and body
+/// as they come.
+pub async fn open(
+    addr: SocketAddr,
+    path: &str,
+    body: String,
+    resumable: bool,
+) -> http::Response<Incoming> {
+    let mut request =
+        Request::post(format!("http://{addr}{path}")).header("content-type", "application/json");
+    if resumable {
+        request = request.header("x-resumable", "1");
+    }
+    let request = request.body(Full::new(Bytes::from(body))).unwrap();
+    tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// Opens a resumable stream of `body` at `path` and reads at least `k` whole events of it,
+/// then the client goes away: the stream's id and what the client had (whole events, asserted
+/// numbered from 1).
+pub async fn leave_after(addr: SocketAddr, path: &str, body: String, k: usize) -> (String, String) {
+    let response = open(addr, path, body, true).await;
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let id = stream_id(response.headers());
+    let mut body = response.into_body();
+    let first = read_events(&mut body, k).await;
+    drop(body);
+    let had = ids(&first);
+    let expected: Vec<Option<u64>> = (1..=had.len() as u64).map(Some).collect();
+    assert_eq!(had, expected, "{first}");
+    (id, first)
+}
+
+/// `GET /v1/streams/{id}` with `headers`.
+pub async fn resume(
+    addr: SocketAddr,
+    id: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<Incoming> {
+    let mut request = Request::get(format!("http://{addr}/v1/streams/{id}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(Bytes::new())).unwrap();
+    tokio::time::timeout(BOUND, client().request(request))
+        .await
+        .expect("an answer in time")
+        .unwrap()
+}
+
+/// The stream id an answer names (`x-stream-id`), asserted 32 hex digits.
+pub fn stream_id(headers: &HeaderMap) -> String {
+    let id = headers
+        .get(&STREAM_ID)
+        .unwrap_or_else(|| panic!("no x-stream-id: {headers:?}"))
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    id
+}
+
+/// Asserts that what a client had of a [`paced`] stream, `first`, and what it resumed,
+/// `second`, are together `whole` (the same stream, not resumable) with each event numbered
+/// once, from 1.
+pub fn assert_exactly_the_rest(first: &str, second: &str, whole: &str) {
+    let both = format!("{first}{second}");
+    let expected: Vec<Option<u64>> = (1..=(WORDS as u64 + 3)).map(Some).collect();
+    assert_eq!(ids(&both), expected, "no gap, no duplicate: {both}");
+    let had = ids(first).len();
+    assert_eq!(without_ids(&both), whole, "resumed after event {had}");
 }
 
 /// The providers of a test proxy: `s`, OpenAI-compatible, at `upstream` when given.
