@@ -91,29 +91,13 @@ fn bench(c: &mut Criterion) {
 
         group.bench_function(BenchmarkId::new("bare_body", name), |b| {
             let service = upstream(chunks.clone());
-            b.iter(|| {
-                let response = service
-                    .clone()
-                    .oneshot(Request::new(()))
-                    .now_or_never()
-                    .unwrap()
-                    .unwrap();
-                drain(response.into_body())
-            })
+            b.iter(|| stream_through(&service, plain))
         });
         group.bench_function(BenchmarkId::new("reframe", name), |b| {
             let service = ServiceBuilder::new()
                 .layer(SseReframeLayer::new())
                 .service(upstream(chunks.clone()));
-            b.iter(|| {
-                let response = service
-                    .clone()
-                    .oneshot(Request::new(()))
-                    .now_or_never()
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(drain(response.into_body()) as u64, total_events);
-            })
+            b.iter(|| assert_eq!(stream_through(&service, plain) as u64, total_events))
         });
         group.bench_function(BenchmarkId::new("error_event+timeout+reframe", name), |b| {
             let service = ServiceBuilder::new()
@@ -121,15 +105,7 @@ fn bench(c: &mut Criterion) {
                 .layer(StreamTimeoutLayer::new())
                 .layer(SseReframeLayer::new())
                 .service(upstream(chunks.clone()));
-            b.iter(|| {
-                let response = service
-                    .clone()
-                    .oneshot(Request::new(()))
-                    .now_or_never()
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(drain(response.into_body()) as u64, total_events);
-            })
+            b.iter(|| assert_eq!(stream_through(&service, plain) as u64, total_events))
         });
         for with_targets in [false, true] {
             let id = if with_targets {
@@ -144,21 +120,16 @@ fn bench(c: &mut Criterion) {
                     .layer(StreamTimeoutLayer::new())
                     .layer(SseReframeLayer::new())
                     .service(upstream(chunks.clone()));
-                b.iter(|| {
+                let request = || {
                     let mut request = Request::new(());
                     if with_targets {
                         request
                             .extensions_mut()
                             .insert(FallbackTargets::new().then(|| Ok(Request::new(()))));
                     }
-                    let response = service
-                        .clone()
-                        .oneshot(request)
-                        .now_or_never()
-                        .unwrap()
-                        .unwrap();
-                    assert_eq!(drain(response.into_body()) as u64, total_events);
-                })
+                    request
+                };
+                b.iter(|| assert_eq!(stream_through(&service, request) as u64, total_events))
             });
         }
         group.finish();
