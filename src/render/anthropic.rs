@@ -1,9 +1,10 @@
 //! The standard chat stream as Anthropic Messages events.
 
 use super::chat::{
-    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_int, push_json_str, typed_frame,
+    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str, typed_frame,
 };
 use crate::standard::Frames;
+use crate::standard::write::push_int;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

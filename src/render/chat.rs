@@ -218,12 +218,6 @@ pub(super) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(out, text).unwrap_or_default();
 }
 
-/// Appends `n` in decimal (without `format!`'s machinery: the renderers write numbers on
-/// every event).
-pub(super) fn push_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
 /// `event: NAME\ndata: JSON\n\n`.
 pub(super) fn typed_frame(name: &str, data: &Value) -> bytes::Bytes {
     let mut out = Vec::with_capacity(64);

@@ -1,6 +1,7 @@
 //! The standard chat stream as OpenAI text completion chunks.
 
-use super::chat::{ApiRenderer, ChatCompletionChunk, ErrorInfo, push_int, push_json_str};
+use super::chat::{ApiRenderer, ChatCompletionChunk, ErrorInfo, push_json_str};
+use crate::standard::write::push_int;
 use crate::standard::{DONE_FRAME, Frames, error_frame};
 use bytes::Bytes;
 

@@ -1,9 +1,10 @@
 //! The standard chat stream as OpenAI Responses API events.
 
 use super::chat::{
-    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_int, push_json_str, typed_frame,
+    ApiRenderer, ChatCompletionChunk, Counts, ErrorInfo, push_json_str, typed_frame,
 };
 use crate::standard::Frames;
+use crate::standard::write::push_int;
 use serde_json::{Map, Value, json};
 
 /// The item being streamed: a message (text or refusal), reasoning, or a function call.

@@ -3,6 +3,7 @@
 
 use super::store::{HEARTBEAT, StreamState, StreamStore};
 use crate::standard::frame::is_comment_only;
+use crate::standard::write::push_int;
 use bytes::{Buf, Bytes};
 use http_body::Body;
 
@@ -103,7 +104,7 @@ fn events(frame: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
 pub(super) fn with_id(number: u64, frame: &Bytes) -> Bytes {
     let mut out = Vec::with_capacity(frame.len() + 24);
     out.extend_from_slice(b"id: ");
-    out.extend_from_slice(number.to_string().as_bytes());
+    push_int(&mut out, number);
     out.push(b'\n');
     out.extend_from_slice(frame);
     Bytes::from(out)

@@ -6,10 +6,16 @@
 /// its reader of byte slices does (one check per borrowed string and key: a fifth of a chat
 /// chunk's parse). Text that is not UTF-8 is read as bytes, so that the error says where.
 pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> serde_json::Result<T> {
-    match simdutf8::basic::from_utf8(json) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(json),
+    match text(json) {
+        Some(text) => serde_json::from_str(text),
+        None => serde_json::from_slice(json),
     }
+}
+
+/// `json` as text, if it is UTF-8 (as JSON text must be, RFC 8259): the one check the readers
+/// here make before serde_json's `str` reader.
+pub(crate) fn text(json: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(json).ok()
 }
 
 /// A raw JSON value's string (escapes decoded), if it is one: for fields kept as
@@ -27,8 +33,8 @@ pub(crate) fn for_each_entry<'a>(
     json: &'a [u8],
     visit: impl FnMut(&'a str, &'a serde_json::value::RawValue) -> bool,
 ) -> Option<bool> {
-    // JSON text is UTF-8 (RFC 8259): what is not cannot be one object.
-    let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(json).ok()?);
+    // What is not UTF-8 cannot be one object.
+    let mut de = serde_json::Deserializer::from_str(text(json)?);
     let complete = serde::Deserializer::deserialize_map(&mut de, Entries(visit)).ok()?;
     if complete {
         de.end().ok()?;

@@ -55,8 +55,8 @@ impl<'a> Report<'a> {
     /// delta with more than a role, or the role of a choice not `seen` before (its first
     /// delta).
     pub(crate) fn read(json: &'a [u8], seen: &BTreeSet<u64>) -> Option<Report<'a>> {
-        // JSON text is UTF-8 (RFC 8259): one check here, none per string in the parse.
-        let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(json).ok()?);
+        // One UTF-8 check here, none per string in the parse.
+        let mut de = serde_json::Deserializer::from_str(json::text(json)?);
         let report = de.deserialize_map(ReportSeed { seen }).ok()?;
         de.end().ok()?;
         Some(report)

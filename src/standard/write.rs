@@ -212,6 +212,12 @@ impl ChatChunkWriter {
     }
 }
 
+/// Appends `n` in decimal, without `format!`'s machinery or a `String`: numbers written on
+/// every event (the renderers' frames, a resumable stream's `id:` lines).
+pub(crate) fn push_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
 /// Unix seconds now: the `created` of streams whose upstream gives none.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()

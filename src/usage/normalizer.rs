@@ -6,6 +6,7 @@ use crate::standard::frame::{is_error_data, untyped_data};
 use crate::standard::json::{self, compact_raw, for_each_element, is_empty_raw, raw_string};
 use crate::standard::probe::{Needle, Needles, Value as Follows};
 use crate::standard::report::{Report, USAGE_ONLY_KEYS};
+use crate::standard::write::push_int;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -439,7 +440,7 @@ impl ChatNormalizer {
                 last.push(b',');
             }
             last.extend_from_slice(b"{\"index\":");
-            last.extend_from_slice(index.to_string().as_bytes());
+            push_int(&mut last, *index);
             last.extend_from_slice(if head.text_completion {
                 b",\"text\":\"\",\"finish_reason\":"
             } else {
